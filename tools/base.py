@@ -1,0 +1,205 @@
+"""What every evidence tool shares: the result type, anomaly flags, redaction, the Tool wrapper.
+
+A tool is a plain function ``fn(con, args) -> ToolResult`` plus a pydantic args model whose
+class docstring is the description the model reads and whose ``Field`` descriptions are
+the parameter docs. A tool never raises into the investigation loop: bad arguments and
+query failures come back as ``status="error"``, "nothing there" as ``status="no_data"``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal
+
+import duckdb
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tools.errors import ForestError
+
+__all__ = [
+    "DEFAULT_ROW_CAP",
+    "Flag",
+    "Tool",
+    "ToolArgs",
+    "ToolResult",
+    "fetch_dicts",
+    "jsonable",
+    "redact",
+    "relative_to",
+]
+
+DEFAULT_ROW_CAP = 50
+MAX_ROW_CAP = 500
+
+Severity = Literal["minor", "major"]
+Relative = Literal["before_capture", "after_capture", "unknown"]
+
+
+class Flag(BaseModel):
+    """An anomaly computed by code from store data (never by the LLM)."""
+
+    node: str | None = Field(description="lineage node id (component id) the anomaly concerns")
+    signal: str = Field(description="dotted signal name, e.g. 'health.focus_score.low'")
+    severity: Severity = Field(description="'major' = out of spec; 'minor' = unusual, within spec")
+    at: str | None = Field(default=None, description="when the anomaly began or occurred (UTC)")
+    relative: Relative = Field(default="unknown", description="timing relative to capture")
+    detail: str = Field(description="one line saying what was measured against what")
+
+
+class ToolResult(BaseModel):
+    """The outcome of one tool call."""
+
+    tool: str
+    status: Literal["ok", "no_data", "error"]
+    data: Any = None
+    flags: list[Flag] = Field(default_factory=list)
+    truncated: bool = False
+    message: str = ""
+
+    @classmethod
+    def ok(
+        cls, tool: str, data: Any, *, flags: list[Flag] | None = None, truncated: bool = False,
+        message: str = "",
+    ) -> ToolResult:
+        return cls(tool=tool, status="ok", data=jsonable(data), flags=flags or [],
+                   truncated=truncated, message=message)
+
+    @classmethod
+    def no_data(cls, tool: str, message: str, data: Any = None) -> ToolResult:
+        return cls(tool=tool, status="no_data", data=jsonable(data), message=message)
+
+    @classmethod
+    def error(cls, tool: str, message: str) -> ToolResult:
+        return cls(tool=tool, status="error", message=message)
+
+
+class ToolArgs(BaseModel):
+    """Base of every tool's args model: unknown arguments are an error, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A named evidence tool: args model + implementation."""
+
+    name: str
+    args_model: type[ToolArgs]
+    fn: Callable[[duckdb.DuckDBPyConnection, Any], ToolResult]
+
+    @property
+    def description(self) -> str:
+        return inspect.cleandoc(self.args_model.__doc__ or self.name)
+
+    def parameters_schema(self) -> dict[str, Any]:
+        schema = self.args_model.model_json_schema()
+        schema.pop("title", None)
+        schema.pop("description", None)
+        for prop in schema.get("properties", {}).values():
+            prop.pop("title", None)
+        return schema
+
+    def openai_schema(self) -> dict[str, Any]:
+        """The OpenAI Chat Completions ``tools`` entry for this tool."""
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": self.parameters_schema(),
+            },
+        }
+
+    def call(self, con: duckdb.DuckDBPyConnection, args: dict[str, Any] | ToolArgs) -> ToolResult:
+        """Validate ``args``, run the tool, redact secrets. Never raises for bad args or SQL errors."""
+        try:
+            parsed = args if isinstance(args, self.args_model) else self.args_model.model_validate(args)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'args'}: {e['msg']}" for e in exc.errors()
+            )
+            return ToolResult.error(self.name, f"invalid arguments: {problems}")
+        try:
+            result = self.fn(con.cursor(), parsed)
+        except duckdb.Error as exc:
+            return ToolResult.error(self.name, f"query failed: {str(exc).splitlines()[0]}")
+        except ForestError as exc:
+            return ToolResult.error(self.name, str(exc))
+        return result.model_copy(
+            update={"data": redact(result.data), "message": redact(result.message),
+                    "flags": [f.model_copy(update={"detail": redact(f.detail)}) for f in result.flags]}
+        )
+
+
+_SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
+     "[REDACTED PEM]"),
+    (re.compile(r"-----BEGIN [A-Z ]+-----.*?-----END [A-Z ]+-----", re.S), "[REDACTED PEM]"),
+    (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}"), "Bearer [REDACTED]"),
+    (re.compile(r"\b(sk|pk|rk)-[A-Za-z0-9_-]{16,}"), "[REDACTED KEY]"),
+    (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), "[REDACTED KEY]"),
+    (re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}"), "[REDACTED KEY]"),
+    (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"), "[REDACTED KEY]"),
+    (re.compile(
+        r"(?i)\b((?:api[_-]?key|apikey|access[_-]?key|secret|token|passw(?:or)?d|pwd)"
+        r"[\"']?\s*[=:]\s*[\"']?)([^\s\"',;&]+)"), r"\1[REDACTED]"),
+)
+
+
+def redact(value: Any) -> Any:
+    """Replace secrets (API keys, bearer tokens, key=value passwords, PEM blocks) in strings."""
+    if isinstance(value, str):
+        for pattern, repl in _SECRET_PATTERNS:
+            value = pattern.sub(repl, value)
+        return value
+    if isinstance(value, dict):
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(v) for v in value]
+    return value
+
+
+def jsonable(value: Any) -> Any:
+    """Convert DuckDB/Python values to JSON-ready ones (UTC ISO timestamps, floats)."""
+    if isinstance(value, dt.datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return aware.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, float):
+        return round(value, 6)
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def fetch_dicts(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None,
+    *, json_columns: tuple[str, ...] = (),
+) -> list[dict[str, Any]]:
+    """Run parameterised ``sql`` and return rows as dicts, decoding the named JSON columns."""
+    cur = con.execute(sql, params or [])
+    names = [d[0] for d in cur.description]
+    rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    for row in rows:
+        for col in json_columns:
+            if isinstance(row.get(col), str):
+                row[col] = json.loads(row[col])
+    return rows
+
+
+def relative_to(when: dt.datetime | None, capture: dt.datetime) -> Relative:
+    """Whether ``when`` lies before or after the capture time."""
+    if when is None:
+        return "unknown"
+    return "before_capture" if when <= capture else "after_capture"

@@ -1,0 +1,46 @@
+"""Forest's exception hierarchy. Every error a user can see says what was wrong and what to do.
+
+::
+
+    ForestError                 base; the CLI prints it as one line and exits non-zero
+    ├── StoreError              the store file is missing, corrupt, locked or not a Forest store
+    ├── IngestError             a file to ingest is malformed (names file, row and field)
+    ├── NotFoundError           an id (evaluation, output, tool) does not exist
+    ├── InputError              a malformed evaluation, tool arguments or CLI input
+    └── LLMError                the LLM endpoint failed or kept answering garbage
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ForestError",
+    "IngestError",
+    "InputError",
+    "LLMError",
+    "NotFoundError",
+    "StoreError",
+]
+
+
+class ForestError(Exception):
+    """Base class of every error Forest raises on purpose."""
+
+
+class StoreError(ForestError):
+    """The incident store cannot be opened or read."""
+
+
+class IngestError(ForestError):
+    """A file could not be loaded into the store; nothing was written."""
+
+
+class NotFoundError(ForestError):
+    """An id given by the caller does not exist."""
+
+
+class InputError(ForestError):
+    """Input from a caller failed validation."""
+
+
+class LLMError(ForestError):
+    """The LLM endpoint failed in a way retries did not fix."""
