@@ -64,11 +64,22 @@ class ToolResult(BaseModel):
 
     @classmethod
     def ok(
-        cls, tool: str, data: Any, *, flags: list[Flag] | None = None, truncated: bool = False,
+        cls,
+        tool: str,
+        data: Any,
+        *,
+        flags: list[Flag] | None = None,
+        truncated: bool = False,
         message: str = "",
     ) -> ToolResult:
-        return cls(tool=tool, status="ok", data=jsonable(data), flags=flags or [],
-                   truncated=truncated, message=message)
+        return cls(
+            tool=tool,
+            status="ok",
+            data=jsonable(data),
+            flags=flags or [],
+            truncated=truncated,
+            message=message,
+        )
 
     @classmethod
     def no_data(cls, tool: str, message: str, data: Any = None) -> ToolResult:
@@ -117,9 +128,11 @@ class Tool:
         }
 
     def call(self, con: duckdb.DuckDBPyConnection, args: dict[str, Any] | ToolArgs) -> ToolResult:
-        """Validate ``args``, run the tool, redact secrets. Never raises for bad args or SQL errors."""
+        """Validate ``args``, run the tool, redact secrets; never raises for bad args or SQL."""
         try:
-            parsed = args if isinstance(args, self.args_model) else self.args_model.model_validate(args)
+            parsed = (
+                args if isinstance(args, self.args_model) else self.args_model.model_validate(args)
+            )
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(map(str, e['loc'])) or 'args'}: {e['msg']}" for e in exc.errors()
@@ -132,23 +145,32 @@ class Tool:
         except ForestError as exc:
             return ToolResult.error(self.name, str(exc))
         return result.model_copy(
-            update={"data": redact(result.data), "message": redact(result.message),
-                    "flags": [f.model_copy(update={"detail": redact(f.detail)}) for f in result.flags]}
+            update={
+                "data": redact(result.data),
+                "message": redact(result.message),
+                "flags": [f.model_copy(update={"detail": redact(f.detail)}) for f in result.flags],
+            }
         )
 
 
 _SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
-     "[REDACTED PEM]"),
+    (
+        re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
+        "[REDACTED PEM]",
+    ),
     (re.compile(r"-----BEGIN [A-Z ]+-----.*?-----END [A-Z ]+-----", re.S), "[REDACTED PEM]"),
     (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}"), "Bearer [REDACTED]"),
     (re.compile(r"\b(sk|pk|rk)-[A-Za-z0-9_-]{16,}"), "[REDACTED KEY]"),
     (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), "[REDACTED KEY]"),
     (re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}"), "[REDACTED KEY]"),
     (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"), "[REDACTED KEY]"),
-    (re.compile(
-        r"(?i)\b((?:api[_-]?key|apikey|access[_-]?key|secret|token|passw(?:or)?d|pwd)"
-        r"[\"']?\s*[=:]\s*[\"']?)([^\s\"',;&]+)"), r"\1[REDACTED]"),
+    (
+        re.compile(
+            r"(?i)\b((?:api[_-]?key|apikey|access[_-]?key|secret|token|passw(?:or)?d|pwd)"
+            r"[\"']?\s*[=:]\s*[\"']?)([^\s\"',;&]+)"
+        ),
+        r"\1[REDACTED]",
+    ),
 )
 
 
@@ -184,8 +206,11 @@ def jsonable(value: Any) -> Any:
 
 
 def fetch_dicts(
-    con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None,
-    *, json_columns: tuple[str, ...] = (),
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    params: list[Any] | None = None,
+    *,
+    json_columns: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
     """Run parameterised ``sql`` and return rows as dicts, decoding the named JSON columns."""
     cur = con.execute(sql, params or [])

@@ -21,7 +21,9 @@ HARDENED_CONFIG = {
 }
 
 
-def _connect(path: Path, *, read_only: bool, config: dict[str, object]) -> duckdb.DuckDBPyConnection:
+def _connect(
+    path: Path, *, read_only: bool, config: dict[str, object]
+) -> duckdb.DuckDBPyConnection:
     try:
         return duckdb.connect(str(path), read_only=read_only, config=config)
     except duckdb.IOException as exc:
@@ -37,9 +39,13 @@ def open_readonly(path: str | Path) -> duckdb.DuckDBPyConnection:
     """Open an existing store read-only, with external access, extensions and config locked."""
     path = Path(path)
     if not path.is_file():
-        raise StoreError(f"store {path} does not exist; build one with `forest demo` or `forest ingest`")
+        raise StoreError(
+            f"store {path} does not exist; build one with `forest demo` or `forest ingest`"
+        )
     con = _connect(path, read_only=True, config=dict(HARDENED_CONFIG))
-    missing = set(TABLES) - {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    missing = set(TABLES) - {
+        r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+    }
     if missing:
         con.close()
         raise StoreError(
@@ -64,7 +70,7 @@ def open_writable(path: str | Path) -> duckdb.DuckDBPyConnection:
 def store_snapshot(con: duckdb.DuckDBPyConnection) -> str:
     """A short fingerprint of what the store holds (row counts), for provenance."""
     counts = [
-        f"{t}={con.execute(f'SELECT count(*) FROM {t}').fetchone()[0]}"  # noqa: S608 - fixed names
+        f"{t}={con.execute(f'SELECT count(*) FROM {t}').fetchone()[0]}"
         for t in ("outputs", "runs", "logs", "evaluations")
     ]
     return ",".join(counts)

@@ -1,0 +1,244 @@
+"""Forest's command line (console script ``forest``).
+
+Commands::
+
+    forest ingest DIR --store PATH                    load a folder of table files into a store
+    forest export DIR --store PATH [--format FMT]     write every table to DIR (parquet|csv|jsonl)
+    forest tools list [--json]                        the evidence tools (JSON: OpenAI schemas)
+    forest tools call NAME --args JSON [--store PATH] run one tool, print its ToolResult JSON
+    forest schema                                     the Verdict JSON Schema
+    forest investigate EVALUATION_ID [--reasoner R]   investigate one evaluation, append verdict
+    forest demo [--store PATH] [--seed N] [--size S]  build the demo world and investigate it
+    forest bench [--json]                             the scale benchmark
+
+Global option ``--debug`` shows tracebacks. Results go to stdout, progress and errors to
+stderr. Any ``ForestError`` is printed as one ``error: ...`` line with exit status 1 (usage
+errors exit 2), by ``ForestGroup`` so that every command added here gets the same handling.
+Heavy imports (DuckDB loaders, the tool registry, the graph) happen inside the commands so
+``forest --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal, NoReturn
+
+import typer
+from typer.core import TyperGroup
+
+from tools.errors import ForestError
+
+__all__ = ["app", "main"]
+
+DEFAULT_STORE = Path("forest-demo.duckdb")
+
+
+class ForestGroup(TyperGroup):
+    """Turns a ``ForestError`` raised by any (sub)command into one line on stderr."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer.Context; its click base is private
+        try:
+            return super().invoke(ctx)
+        except ForestError as exc:
+            if (ctx.obj or {}).get("debug"):
+                raise
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(
+    cls=ForestGroup,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,  # locals may hold API keys
+    help="Forest: evidence-backed root-cause investigation for operational ML.",
+)
+tools_app = typer.Typer(no_args_is_help=True, help="List and call the evidence tools.")
+app.add_typer(tools_app, name="tools")
+
+StoreOption = Annotated[
+    Path, typer.Option("--store", help="incident store (DuckDB file)", show_default=True)
+]
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks on errors")] = False,
+) -> None:
+    ctx.ensure_object(dict)["debug"] = debug
+
+
+def usage_error(message: str) -> NoReturn:
+    """Print one ``error:`` line and exit 2 (bad command-line input)."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _print_counts(counts: dict[str, int]) -> None:
+    width = max((len(t) for t in counts), default=0)
+    for table, rows in counts.items():
+        typer.echo(f"{table:<{width}}  {rows:>10}")
+
+
+@app.command()
+def ingest(
+    src: Annotated[Path, typer.Argument(help="folder of <table>.parquet|csv|jsonl files")],
+    store: StoreOption = DEFAULT_STORE,
+) -> None:
+    """Load a folder of files named after the store's tables (all or nothing)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    from tools.ingest import ingest_dir
+
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), console=console, transient=True
+    ) as bar:
+        task = bar.add_task("reading", total=None)
+
+        def step(label: str, done: int, total: int) -> None:
+            bar.update(task, description=label, completed=done, total=total)
+
+        counts = ingest_dir(src, store, progress=step)
+    _print_counts(counts)
+    console.print(f"loaded {sum(counts.values())} rows into {store}")
+
+
+@app.command()
+def export(
+    out: Annotated[Path, typer.Argument(help="folder to write <table>.<ext> files into")],
+    store: StoreOption = DEFAULT_STORE,
+    fmt: Annotated[
+        Literal["parquet", "csv", "jsonl"], typer.Option("--format", help="file format")
+    ] = "parquet",
+) -> None:
+    """Write every table of the store to files that `forest ingest` loads back."""
+    from tools.ingest import export_dir
+
+    counts = export_dir(store, out, fmt)
+    _print_counts(counts)
+    typer.echo(f"wrote {len(counts)} tables to {out}", err=True)
+
+
+@tools_app.command("list")
+def tools_list(
+    as_json: Annotated[bool, typer.Option("--json", help="OpenAI function schemas")] = False,
+) -> None:
+    """List the evidence tools an investigation can call."""
+    from tools.registry import TOOLS, openai_tools
+
+    if as_json:
+        typer.echo(json.dumps(openai_tools(), indent=2))
+        return
+    for name, tool in TOOLS.items():
+        typer.echo(name)
+        for line in tool.description.splitlines():
+            typer.echo(f"    {line}".rstrip())
+
+
+@tools_app.command("call")
+def tools_call(
+    name: Annotated[str, typer.Argument(help="tool name, see `forest tools list`")],
+    args: Annotated[str, typer.Option("--args", help="tool arguments as a JSON object")] = "{}",
+    store: StoreOption = DEFAULT_STORE,
+) -> None:
+    """Run one tool against the store and print its ToolResult as JSON."""
+    try:
+        parsed = json.loads(args)
+    except json.JSONDecodeError as exc:
+        usage_error(f"--args is not valid JSON ({exc.msg} at position {exc.pos})")
+    if not isinstance(parsed, dict):
+        usage_error('--args must be a JSON object, e.g. \'{"output_id": "o-1"}\'')
+    from tools.registry import get_tool
+    from tools.store import open_readonly
+
+    tool = get_tool(name)
+    con = open_readonly(store)
+    try:
+        result = tool.call(con, parsed)
+    finally:
+        con.close()
+    typer.echo(result.model_dump_json(indent=2))
+
+
+@app.command()
+def schema() -> None:
+    """Print the Verdict JSON Schema."""
+    from agent.schemas import Verdict
+
+    typer.echo(json.dumps(Verdict.model_json_schema(), indent=2))
+
+
+@app.command()
+def investigate(
+    evaluation_id: Annotated[str, typer.Argument(help="evaluation id in the store")],
+    store: StoreOption = DEFAULT_STORE,
+    reasoner: Annotated[
+        Literal["rules", "llm"] | None,
+        typer.Option("--reasoner", help="rules (no LLM) or llm; default FOREST_REASONER"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the Verdict JSON")] = False,
+    no_persist: Annotated[
+        bool, typer.Option("--no-persist", help="do not append the verdict to the store")
+    ] = False,
+) -> None:
+    """Investigate one evaluation and append the verdict to the store."""
+    from rich.console import Console
+
+    from agent.api import investigate as run
+    from agent.report import print_verdict
+    from agent.settings import Settings
+
+    overrides: dict[str, Any] = {"store": store}
+    if reasoner is not None:
+        overrides["reasoner"] = reasoner
+    settings = Settings(**overrides)
+    if settings.reasoner == "llm" and not settings.llm_configured:
+        usage_error("--reasoner llm needs FOREST_LLM_BASE_URL or OPENAI_API_KEY to be set")
+    verdict = run(evaluation_id, store=store, settings=settings, persist=not no_persist)
+    if as_json:
+        typer.echo(verdict.model_dump_json(indent=2))
+    else:
+        print_verdict(Console(), verdict)
+
+
+@app.command()
+def demo(
+    store: StoreOption = DEFAULT_STORE,
+    seed: Annotated[int, typer.Option("--seed", help="simulator seed")] = 7,
+    size: Annotated[Literal["small", "medium"], typer.Option("--size")] = "small",
+    investigate_all: Annotated[
+        bool, typer.Option("--investigate/--no-investigate", help="investigate every evaluation")
+    ] = True,
+) -> None:
+    """Build the demo world (a seeded camera fleet with every failure class) and investigate it."""
+    from evals.demo import run_demo
+
+    run_demo(store, seed=seed, size=size, investigate=investigate_all)
+
+
+@app.command()
+def bench(
+    as_json: Annotated[bool, typer.Option("--json", help="print figures as JSON")] = False,
+    path: Annotated[Path, typer.Option("--path", help="where to build the bench store")] = Path(
+        "bench-store/forest-bench.duckdb"
+    ),
+    samples: Annotated[int, typer.Option("--samples", help="random outputs per tool")] = 300,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="rebuild even if present")] = False,
+) -> None:
+    """Build a large store (10M logs, 1M runs, 20M health rows) and time every tool."""
+    from evals.bench import run_bench
+
+    run_bench(path, samples=samples, rebuild=rebuild, as_json=as_json)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,400 @@
+"""The rules reasoner: scores hypotheses from the sweep's code-computed flags.
+
+It reads only tool results (flags, node kinds, lineage edges) — never component names,
+message text or anything the demo simulator knows. The principles, in order:
+
+1. Temporal precedence: an anomaly that began after the capture cannot have caused it.
+2. Sufficiency: a hypothesis needs a major (out-of-spec) signal; minor ones only add up
+   in the component-interaction pattern (two in-spec changes, one downstream deviation).
+3. Upstream-most sufficient cause wins; deviations downstream of it are propagated.
+4. A reliable evaluation of a clean pipeline is a model error; an unreliable evaluator
+   with a clean pipeline is noise.
+5. Abstain (inconclusive, escalate) when two sufficient causes on unrelated branches
+   score within the abstain margin, or when nothing reaches sufficiency.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from agent.lineage import Lineage
+from agent.schemas import (
+    ACTION_FOR_CATEGORY,
+    ActionPlan,
+    ComponentAssessment,
+    Evaluation,
+    Evidence,
+    Hypothesis,
+    VerdictDraft,
+)
+from tools import signals as s
+from tools.base import Flag
+
+__all__ = ["reason_with_rules"]
+
+SUFFICIENT = 0.5
+_SYMPTOMS = ("data_pipeline_regression", "distribution_shift")
+
+
+@dataclass
+class Candidate:
+    category: str
+    node: str | None
+    score: float
+    evidence_ids: list[str]
+    why: str
+    via: str | None = None  # the upstream partner of an interaction
+
+
+@dataclass
+class _Signals:
+    """Flags before (or not after) capture, grouped by node, each with its evidence id."""
+
+    by_node: dict[str, list[tuple[Flag, str]]] = field(default_factory=lambda: defaultdict(list))
+    evaluator: list[tuple[Flag, str]] = field(default_factory=list)
+
+    def of(self, node: str, prefix: str, severity: str | None = None) -> list[tuple[Flag, str]]:
+        return [
+            (f, e)
+            for f, e in self.by_node.get(node, [])
+            if f.signal.startswith(prefix) and (severity is None or f.severity == severity)
+        ]
+
+
+def _collect(evidence: list[Evidence], lineage: Lineage) -> _Signals:
+    model_nodes = [n for n in lineage.order if lineage.kind(n) == "model"]
+    out = _Signals()
+    for ev in evidence:
+        for flag in ev.flags:
+            if flag.relative == "after_capture":
+                continue
+            if flag.signal.startswith("evaluator."):
+                out.evaluator.append((flag, ev.id))
+                continue
+            node = flag.node or ev.node
+            if node is None and flag.signal.startswith("input.") and model_nodes:
+                node = model_nodes[-1]
+            if node in lineage.nodes:
+                out.by_node[node].append((flag, ev.id))
+    return out
+
+
+def _ids(pairs: list[tuple[Flag, str]]) -> list[str]:
+    return sorted({e for _, e in pairs}, key=lambda e: int(e[1:]))
+
+
+def _details(pairs: list[tuple[Flag, str]]) -> str:
+    return "; ".join(f"{f.detail} ({e})" for f, e in pairs[:3])
+
+
+def _node_candidates(node: str, kind: str, sig: _Signals) -> list[Candidate]:
+    out: list[Candidate] = []
+    health = sig.of(node, "health.", "major")
+    if kind == "sensor" and health:
+        out.append(Candidate("sensor_fault", node, 0.9, _ids(health), _details(health)))
+    stale = sig.of(node, s.THRESHOLD_STALE)
+    if stale:
+        out.append(Candidate("threshold_miscalibration", node, 0.85, _ids(stale), _details(stale)))
+    policy = sig.of(node, s.CONFIG_PRECEDENCE_MISMATCH) + sig.of(
+        node, s.CONFIG_SHADOWED_RECENT_CHANGE
+    )
+    if policy:
+        out.append(Candidate("policy_misresolution", node, 0.85, _ids(policy), _details(policy)))
+    deviation = sig.of(node, s.RUN_METRIC, "major") + sig.of(node, s.RUN_STATUS, "major")
+    errors = sig.of(node, s.LOG_ERROR)
+    version = sig.of(node, s.VERSION_CHANGED)
+    config_major = sig.of(node, s.CONFIG_CHANGED, "major")
+    if config_major:
+        score = 0.85 if deviation else 0.75
+        pairs = config_major + deviation
+        out.append(Candidate("config_drift", node, score, _ids(pairs), _details(pairs)))
+    if kind != "sensor" and (deviation or errors):
+        score = (0.6 if deviation else 0.5) + (0.25 if version else 0) + (0.1 if errors else 0)
+        if config_major and not version:
+            score -= 0.2  # the configuration change explains the deviation better
+        pairs = deviation + version + errors
+        out.append(
+            Candidate(
+                "data_pipeline_regression", node, min(score, 0.95), _ids(pairs), _details(pairs)
+            )
+        )
+    if kind == "model":
+        ood = sig.of(node, s.INPUT_OOD, "major")
+        drift = sig.of(node, s.INPUT_DRIFT, "major")
+        if ood or drift:
+            score = 0.75 if ood else 0.55
+            out.append(
+                Candidate(
+                    "distribution_shift", node, score, _ids(ood + drift), _details(ood + drift)
+                )
+            )
+    return out
+
+
+def _interaction(lineage: Lineage, sig: _Signals) -> list[Candidate]:
+    """Two in-spec config changes on different components, and an unexplained deviation."""
+    changed = [
+        n
+        for n in lineage.order
+        if sig.of(n, s.CONFIG_CHANGED, "minor") and not sig.of(n, s.CONFIG_CHANGED, "major")
+    ]
+    if len(changed) < 2:
+        return []
+    out = []
+    for b in reversed(changed):
+        deviation = sig.of(b, s.RUN_METRIC, "major")
+        if not deviation or sig.of(b, s.VERSION_CHANGED):
+            continue
+        partners = [a for a in changed if a != b and b in lineage.descendants(a)]
+        a = partners[0] if partners else next(n for n in changed if n != b)
+        pairs = sig.of(a, s.CONFIG_CHANGED) + sig.of(b, s.CONFIG_CHANGED) + deviation
+        out.append(Candidate("component_interaction", b, 0.8, _ids(pairs), _details(pairs), a))
+    return out
+
+
+def _evaluator(sig: _Signals) -> Candidate | None:
+    strong = [(f, e) for f, e in sig.evaluator if f.severity == "major"]
+    if strong:
+        return Candidate("evaluation_unreliable", None, 0.8, _ids(strong), _details(strong))
+    if sig.evaluator:
+        return Candidate(
+            "evaluation_unreliable", None, 0.4, _ids(sig.evaluator), _details(sig.evaluator)
+        )
+    return None
+
+
+def _model_error(lineage: Lineage, evidence: list[Evidence], sig: _Signals) -> Candidate:
+    model_nodes = [n for n in lineage.order if lineage.kind(n) == "model"]
+    node = model_nodes[-1] if model_nodes else None
+    reliability = [e for e in evidence if e.tool == "get_evaluator_reliability"]
+    failed = [e for e in evidence if e.status == "error"]
+    minors = sum(len(v) for v in sig.by_node.values())
+    score = 0.82 - 0.1 * min(len(failed), 3) - 0.02 * min(minors, 5)
+    cited = [e.id for e in reliability if e.status == "ok"]
+    if not cited:
+        score -= 0.2  # nobody vouches for the evaluator
+    if node is not None:
+        cited += [e.id for e in evidence if e.node == node and e.tool == "get_run"]
+    why = "no out-of-spec signal before capture anywhere in the lineage; evaluator reliable"
+    return Candidate("model_error", node, score, cited, why)
+
+
+def _choose(
+    cands: list[Candidate], lineage: Lineage, margin: float
+) -> tuple[Candidate | None, list[Candidate]]:
+    """Upstream-most sufficient cause, and the independent faults beside it."""
+    sufficient = [c for c in cands if c.score >= SUFFICIENT and c.node is not None]
+    if not sufficient:
+        return None, []
+    sufficient.sort(key=lambda c: (lineage.index(c.node or ""), -c.score))
+    chosen = sufficient[0]
+    downstream = lineage.descendants(chosen.node or "")
+    upstream = {n for n in lineage.nodes if chosen.node in lineage.descendants(n)}
+    rivals = [
+        c
+        for c in sufficient[1:]
+        if c.node != chosen.node and c.node not in downstream and c.node not in upstream
+    ]
+    if rivals and max(r.score for r in rivals) >= chosen.score - margin:
+        best = max(rivals, key=lambda r: r.score)
+        return None, [chosen, best]
+    # deviations below the cause are its symptoms; independent faults stay contributors
+    others = [
+        c
+        for c in sufficient[1:]
+        if c.node != chosen.node and not (c.node in downstream and c.category in _SYMPTOMS)
+    ]
+    return chosen, others
+
+
+def reason_with_rules(
+    evaluation: Evaluation, lineage: Lineage, evidence: list[Evidence], *, abstain_margin: float
+) -> VerdictDraft:
+    sig = _collect(evidence, lineage)
+    cands = [c for n in lineage.order for c in _node_candidates(n, lineage.kind(n), sig)]
+    cands += _interaction(lineage, sig)
+    chosen, others = _choose(cands, lineage, abstain_margin)
+    evaluator = _evaluator(sig)
+    model = _model_error(lineage, evidence, sig)
+    if chosen is None and others:  # two unrelated sufficient causes too close to call
+        return _draft_abstain(evaluation, lineage, evidence, cands, others, evaluator, model)
+    if chosen is None and evaluator is not None and evaluator.score >= SUFFICIENT:
+        chosen = evaluator
+    if chosen is None:
+        chosen = model if model.score >= SUFFICIENT else None
+    if chosen is None:
+        return _draft_abstain(evaluation, lineage, evidence, cands, [], evaluator, model)
+    return _draft(evaluation, lineage, evidence, chosen, others, cands, evaluator, model)
+
+
+def _path(lineage: Lineage, chosen: Candidate) -> list[str]:
+    if chosen.node is None:
+        return []
+    if chosen.via is not None:
+        return lineage.path_to_sink(chosen.via, via=chosen.node)
+    return lineage.path_to_sink(chosen.node)
+
+
+def _components(
+    lineage: Lineage,
+    evidence: list[Evidence],
+    chosen: Candidate | None,
+    others: list[Candidate],
+    path: list[str],
+) -> list[ComponentAssessment]:
+    run_ev = {e.node: e.id for e in evidence if e.tool == "get_run" and e.status == "ok"}
+    contributors = {c.node: c for c in others}
+    out = []
+    for node in lineage.order:
+        cited = [run_ev[node]] if node in run_ev else []
+        if chosen is not None and node == chosen.node and chosen.category != "model_error":
+            out.append(
+                ComponentAssessment(
+                    node=node,
+                    role="root_cause",
+                    evidence_ids=chosen.evidence_ids,
+                    rationale=chosen.why,
+                )
+            )
+        elif chosen is not None and node == chosen.via:
+            out.append(
+                ComponentAssessment(
+                    node=node,
+                    role="contributor",
+                    evidence_ids=cited,
+                    rationale="in-spec change that interacts downstream",
+                )
+            )
+        elif node in contributors:
+            c = contributors[node]
+            out.append(
+                ComponentAssessment(
+                    node=node,
+                    role="contributor",
+                    evidence_ids=c.evidence_ids,
+                    rationale=f"independent {c.category}: {c.why}"[:400],
+                )
+            )
+        elif chosen is not None and node in path[1:]:
+            out.append(
+                ComponentAssessment(
+                    node=node,
+                    role="propagated",
+                    evidence_ids=cited,
+                    rationale="downstream of the cause",
+                )
+            )
+        elif chosen is not None and chosen.category == "model_error" and node == chosen.node:
+            out.append(
+                ComponentAssessment(
+                    node=node,
+                    role="root_cause",
+                    evidence_ids=cited,
+                    rationale="the model erred on a healthy input",
+                )
+            )
+        else:
+            role = "healthy" if cited else "not_examined"
+            out.append(ComponentAssessment(node=node, role=role, evidence_ids=cited))
+    return out
+
+
+def _hypotheses(
+    cands: list[Candidate],
+    chosen: Candidate | None,
+    evaluator: Candidate | None,
+    model: Candidate,
+    evidence: list[Evidence],
+) -> list[Hypothesis]:
+    seen: dict[tuple[str, str | None], Hypothesis] = {}
+    for c in [*cands, model, *([evaluator] if evaluator else [])]:
+        supported = chosen is not None and (c.category, c.node) == (chosen.category, chosen.node)
+        status = "supported" if supported else "refuted"
+        key = (c.category, c.node)
+        if key not in seen or supported:
+            seen[key] = Hypothesis(
+                category=c.category,
+                node=c.node,
+                status=status,  # type: ignore[arg-type]
+                evidence_ids=c.evidence_ids,
+                rationale=c.why[:400],
+            )
+    if evaluator is None:
+        rel = [e for e in evidence if e.tool == "get_evaluator_reliability"]
+        status = "refuted" if rel and rel[0].status == "ok" else "untested"
+        seen[("evaluation_unreliable", None)] = Hypothesis(
+            category="evaluation_unreliable",
+            status=status,
+            evidence_ids=[rel[0].id] if rel and status == "refuted" else [],
+            rationale="adjudicated agreement shows no problem"
+            if status == "refuted"
+            else "no adjudication history for this evaluator",
+        )
+    return list(seen.values())
+
+
+def _draft(
+    evaluation: Evaluation,
+    lineage: Lineage,
+    evidence: list[Evidence],
+    chosen: Candidate,
+    others: list[Candidate],
+    cands: list[Candidate],
+    evaluator: Candidate | None,
+    model: Candidate,
+) -> VerdictDraft:
+    path = _path(lineage, chosen)
+    action = ACTION_FOR_CATEGORY[chosen.category]
+    target = evaluation.source_id if chosen.category == "evaluation_unreliable" else chosen.node
+    confidence = chosen.score
+    if chosen.category == "model_error" and evaluator is not None:
+        confidence = min(confidence, 0.6)  # a shaky evaluator must not reach training
+    summary = f"{chosen.category} at {chosen.node or evaluation.source_id}: {chosen.why}"
+    return VerdictDraft(
+        category=chosen.category,  # type: ignore[arg-type]
+        failing_node=chosen.node if chosen.category != "evaluation_unreliable" else None,
+        causal_path=path if chosen.category != "evaluation_unreliable" else [],
+        components=_components(lineage, evidence, chosen, others, path),
+        hypotheses=_hypotheses(cands, chosen, evaluator, model, evidence),
+        action=ActionPlan(
+            kind=action,
+            target=target,  # type: ignore[arg-type]
+            instructions=f"{action.replace('_', ' ')} for {target}: {chosen.why}"[:1000],
+        ),
+        confidence=round(max(0.0, min(confidence, 0.97)), 3),
+        summary=summary[:2000],
+        evidence_ids=chosen.evidence_ids,
+    )
+
+
+def _draft_abstain(
+    evaluation: Evaluation,
+    lineage: Lineage,
+    evidence: list[Evidence],
+    cands: list[Candidate],
+    close: list[Candidate],
+    evaluator: Candidate | None,
+    model: Candidate,
+) -> VerdictDraft:
+    cited = sorted({e for c in close for e in c.evidence_ids}, key=lambda e: int(e[1:]))
+    if close:
+        why = " vs ".join(f"{c.category} at {c.node} ({c.score:.2f})" for c in close)
+        summary = f"Evidence does not separate the top hypotheses: {why}."
+    else:
+        summary = "No hypothesis reached sufficiency and the sweep cannot vouch for a model error."
+    return VerdictDraft(
+        category="inconclusive",
+        failing_node=None,
+        causal_path=[],
+        components=_components(lineage, evidence, None, close, []),
+        hypotheses=_hypotheses(cands, None, evaluator, model, evidence),
+        action=ActionPlan(
+            kind="escalate_human",
+            target=evaluation.evaluation_id,
+            instructions="A person should review: " + summary,
+        ),
+        confidence=0.3,
+        summary=summary,
+        evidence_ids=cited,
+    )

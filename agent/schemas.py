@@ -1,0 +1,218 @@
+"""The investigator's edges: the Evaluation that comes in and the Verdict that goes out.
+
+Both reasoners (rules and LLM) produce a :class:`VerdictDraft`; code turns it into a
+:class:`Verdict` by attaching the evidence it actually gathered, grounding every claim,
+deriving the route and recording provenance. The LLM never authors evidence.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from tools.base import Flag
+from tools.contract import CLAIMS, SOURCE_KINDS
+
+__all__ = [
+    "ACTION_FOR_CATEGORY",
+    "ActionKind",
+    "ActionPlan",
+    "Category",
+    "ComponentAssessment",
+    "Evaluation",
+    "EvaluationReliability",
+    "Evidence",
+    "GateDecision",
+    "Hypothesis",
+    "Provenance",
+    "Verdict",
+    "VerdictDraft",
+]
+
+Category = Literal[
+    "model_error",
+    "evaluation_unreliable",
+    "sensor_fault",
+    "data_pipeline_regression",
+    "threshold_miscalibration",
+    "policy_misresolution",
+    "config_drift",
+    "distribution_shift",
+    "component_interaction",
+    "inconclusive",
+]
+ActionKind = Literal[
+    "train_model",
+    "revisit_policy",
+    "recalibrate_threshold",
+    "hardware_maintenance",
+    "flag_pipeline_regression",
+    "revert_config",
+    "escalate_human",
+    "discard_evaluation",
+    "collect_edge_case",
+]
+Role = Literal["root_cause", "contributor", "propagated", "healthy", "not_examined"]
+Gate = Literal["train", "hold", "discard"]
+Claim = Literal["false_positive", "false_negative", "wrong_class", "bad_localization", "other"]
+SourceKind = Literal["human", "automated"]
+
+assert set(CLAIMS) == set(Claim.__args__) and set(SOURCE_KINDS) == set(SourceKind.__args__)
+
+# The corrective action each category calls for; the route node enforces it.
+ACTION_FOR_CATEGORY: dict[str, str] = {
+    "model_error": "train_model",
+    "evaluation_unreliable": "discard_evaluation",
+    "sensor_fault": "hardware_maintenance",
+    "data_pipeline_regression": "flag_pipeline_regression",
+    "threshold_miscalibration": "recalibrate_threshold",
+    "policy_misresolution": "revisit_policy",
+    "config_drift": "revert_config",
+    "distribution_shift": "collect_edge_case",
+    "component_interaction": "escalate_human",
+    "inconclusive": "escalate_human",
+}
+
+
+class Evaluation(BaseModel):
+    """A reviewer's or judge's claim that a system output was wrong."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    evaluation_id: str = Field(min_length=1, max_length=200, description="unique id")
+    output_id: str = Field(min_length=1, max_length=200, description="output being judged")
+    source_kind: SourceKind = Field(description="'human' reviewer or 'automated' judge")
+    source_id: str = Field(min_length=1, max_length=200, description="reviewer or judge id")
+    claim: Claim = Field(description="what the evaluator says was wrong")
+    comment: str | None = Field(default=None, max_length=10_000, description="free text")
+    created_at: dt.datetime = Field(description="when the evaluation was made")
+
+    @field_validator("created_at")
+    @classmethod
+    def _aware(cls, value: dt.datetime) -> dt.datetime:
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+class Evidence(BaseModel):
+    """One tool call made during this investigation and what it found."""
+
+    id: str = Field(description="stable id within the investigation: E1, E2, ...")
+    tool: str = Field(description="tool name")
+    arguments: dict[str, Any] = Field(description="arguments the tool was called with")
+    status: Literal["ok", "no_data", "error"]
+    node: str | None = Field(default=None, description="lineage node this evidence is about")
+    finding: str = Field(description="one-line summary written by code")
+    flags: list[Flag] = Field(default_factory=list, description="anomalies computed by code")
+    data: Any = Field(default=None, description="the tool's (bounded, redacted) result data")
+
+
+class ComponentAssessment(BaseModel):
+    """The verdict's view of one lineage node."""
+
+    node: str = Field(description="lineage node id")
+    role: Role = Field(description="part this node played in the failure")
+    evidence_ids: list[str] = Field(default_factory=list, description="evidence supporting it")
+    rationale: str = Field(default="", max_length=400, description="one line")
+
+
+class Hypothesis(BaseModel):
+    """A candidate explanation and how the evidence bears on it."""
+
+    category: Category
+    node: str | None = Field(default=None, description="node the hypothesis blames")
+    status: Literal["supported", "refuted", "untested"]
+    evidence_ids: list[str] = Field(default_factory=list)
+    rationale: str = Field(default="", max_length=400)
+
+
+class ActionPlan(BaseModel):
+    """What to do about it."""
+
+    kind: ActionKind
+    target: str | None = Field(default=None, description="node, device, key or source to act on")
+    instructions: str = Field(default="", max_length=1000)
+
+
+class VerdictDraft(BaseModel):
+    """What a reasoner answers; code grounds it and builds the Verdict."""
+
+    category: Category = Field(description="what kind of failure this evaluation reveals")
+    failing_node: str | None = Field(
+        default=None, description="lineage node id that failed; null when none did"
+    )
+    causal_path: list[str] = Field(
+        default_factory=list, description="node ids from cause to symptom along lineage edges"
+    )
+    components: list[ComponentAssessment] = Field(default_factory=list)
+    hypotheses: list[Hypothesis] = Field(default_factory=list)
+    action: ActionPlan
+    confidence: float = Field(ge=0.0, le=1.0, description="probability the category is right")
+    summary: str = Field(max_length=2000, description="two or three sentences, citing E-ids")
+    evidence_ids: list[str] = Field(
+        default_factory=list, description="the decisive evidence ids for the category"
+    )
+
+
+class EvaluationReliability(BaseModel):
+    """How far the evaluation itself can be trusted."""
+
+    source_id: str
+    source_kind: SourceKind
+    score: float | None = Field(description="posterior agreement rate 0..1; null when unknown")
+    reliable: bool | None = Field(description="null when there is no history to judge by")
+    reason: str
+    evidence_ids: list[str] = Field(default_factory=list)
+
+
+class Provenance(BaseModel):
+    """How the verdict was made, for audit and cost tracking."""
+
+    reasoner: Literal["rules", "llm"]
+    model: str | None = None
+    prompt_hash: str | None = None
+    toolset_version: str
+    store_snapshot: str | None = None
+    forest_version: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    llm_calls: int = 0
+    tool_calls: int = 0
+    repairs: int = 0
+    duration_s: float = 0.0
+    started_at: dt.datetime
+    errors: list[str] = Field(default_factory=list)
+    grounding_notes: list[str] = Field(default_factory=list)
+
+
+class Verdict(BaseModel):
+    """Forest's structured, evidence-backed answer about one evaluation."""
+
+    verdict_id: str
+    evaluation_id: str
+    output_id: str
+    category: Category
+    failing_node: str | None
+    causal_path: list[str]
+    components: list[ComponentAssessment]
+    evidence: list[Evidence]
+    hypotheses: list[Hypothesis]
+    evaluation_reliability: EvaluationReliability | None
+    action: ActionPlan
+    route_to_training: bool = Field(description="model_error, reliable, confident enough")
+    gate: Gate = Field(description="train | hold | discard")
+    confidence: float = Field(ge=0.0, le=1.0)
+    summary: str
+    provenance: Provenance
+
+
+class GateDecision(BaseModel):
+    """What an ingestion pipeline does with an evaluation."""
+
+    evaluation_id: str
+    decision: Gate
+    verdict_id: str
+    category: Category
+    confidence: float
+    reason: str
