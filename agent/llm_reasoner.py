@@ -49,15 +49,57 @@ class LLMUsage:
     completion_tokens: int
 
 
-def answer_schema(lineage: Lineage, evidence_ids: list[str]) -> dict[str, Any]:
-    """The VerdictDraft schema with this run's node and evidence ids as enums."""
-    schema = VerdictDraft.model_json_schema()
+_GRAMMAR_HOSTILE = (
+    "maxLength",
+    "minLength",
+    "maximum",
+    "minimum",
+    "exclusiveMaximum",
+    "exclusiveMinimum",
+    "default",
+    "title",
+)
+
+
+def _strip(node: Any) -> Any:
+    """Drop bounds that grammar-constrained servers expand into huge grammars (llama.cpp
+    turned ``maxLength: 2000`` into a grammar it could not parse and died); pydantic still
+    enforces them on the answer."""
+    if isinstance(node, dict):
+        return {k: _strip(v) for k, v in node.items() if k not in _GRAMMAR_HOSTILE}
+    if isinstance(node, list):
+        return [_strip(v) for v in node]
+    return node
+
+
+def answer_schema(lineage: Lineage, evidence_ids: list[str], *, lean: bool) -> dict[str, Any]:
+    """The VerdictDraft schema with this run's node and evidence ids as enums.
+
+    ``lean`` (for grammar-constrained servers) keeps the core fields and bounds the arrays:
+    with unbounded ``components``/``hypotheses`` a 270M model rambled to the token cap.
+    """
+    schema = _strip(VerdictDraft.model_json_schema())
     props = schema["properties"]
     nodes = list(lineage.order)
     props["failing_node"] = {"anyOf": [{"enum": nodes}, {"type": "null"}]}
-    props["causal_path"] = {"type": "array", "items": {"enum": nodes}}
+    props["causal_path"] = {"type": "array", "items": {"enum": nodes}, "maxItems": len(nodes)}
     if evidence_ids:
-        props["evidence_ids"] = {"type": "array", "items": {"enum": evidence_ids}}
+        props["evidence_ids"] = {"type": "array", "items": {"enum": evidence_ids}, "maxItems": 6}
+    if lean:
+        for name in ("components", "hypotheses"):
+            props.pop(name, None)
+        action = schema["$defs"]["ActionPlan"]["properties"]
+        action.pop("instructions", None)
+        schema["required"] = [
+            "category",
+            "failing_node",
+            "causal_path",
+            "action",
+            "confidence",
+            "summary",
+            "evidence_ids",
+        ]
+        schema["$defs"] = {"ActionPlan": schema["$defs"]["ActionPlan"]}
     return schema
 
 
@@ -101,7 +143,8 @@ def parse_answer(text: str | None) -> VerdictDraft:
 
 def validation_text(exc: ValidationError) -> str:
     return "; ".join(
-        f"{'.'.join(map(str, e['loc'])) or 'answer'}: {e['msg']}" for e in exc.errors()[:8]
+        f"{'.'.join(map(str, e['loc'])) or 'answer'}: {e['msg']} (got {str(e['input'])[:60]!r})"
+        for e in exc.errors()[:8]
     )
 
 
@@ -171,7 +214,9 @@ class LLMSession:
         first: ChatResult | None,
     ) -> VerdictDraft:
         """Parse the answer; on failure feed the error back, at most ``llm_max_repairs`` times."""
-        schema = answer_schema(lineage, evidence_ids)
+        schema = answer_schema(
+            lineage, evidence_ids, lean=self.settings.llm_structured_output == "json_object"
+        )
         convo = list(messages)
         pending = first
         for attempt in Retrying(

@@ -19,7 +19,7 @@ __all__ = ["Settings"]
 class Settings(BaseSettings):
     """All knobs, with defaults that work on the embedded demo store and no API key."""
 
-    model_config = SettingsConfigDict(env_prefix="FOREST_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="FOREST_", extra="ignore", populate_by_name=True)
 
     store: Path = Field(default=Path("forest-demo.duckdb"), description="DuckDB store file")
     reasoner: Literal["rules", "llm"] = "rules"

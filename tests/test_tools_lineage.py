@@ -1,0 +1,106 @@
+"""get_evaluation, get_output, get_lineage, get_run on the small store."""
+
+from __future__ import annotations
+
+CAM_A = "cam-t01-s01-c01"
+
+
+def _flags(result):
+    return {(f.node, f.signal, f.severity) for f in result.flags}
+
+
+def test_get_evaluation_ok_names_the_output(call):
+    result = call("get_evaluation", evaluation_id="ev-002")
+    assert result.status == "ok"
+    assert result.data["output_id"] == "out-002"
+    assert result.data["source_id"] == "rev-bob"
+
+
+def test_get_evaluation_unknown_id_is_no_data_naming_it(call):
+    result = call("get_evaluation", evaluation_id="ev-nope")
+    assert result.status == "no_data"
+    assert "ev-nope" in result.message
+
+
+def test_get_evaluation_missing_argument_is_error(call):
+    result = call("get_evaluation")
+    assert result.status == "error"
+    assert "evaluation_id" in result.message
+
+
+def test_get_output_lists_its_evaluations(call):
+    result = call("get_output", output_id="out-001")
+    assert result.status == "ok"
+    assert result.data["device_id"] == CAM_A
+    assert result.data["captured_at"] == "2025-03-10T00:00:00Z"
+    assert sorted(e["evaluation_id"] for e in result.data["evaluations"]) == ["ev-001", "ev-007"]
+    assert result.truncated is False
+
+
+def test_get_output_unknown_is_no_data(call):
+    result = call("get_output", output_id="out-999")
+    assert (result.status, "out-999" in result.message) == ("no_data", True)
+
+
+def test_get_lineage_nodes_edges_and_topological_order(call):
+    result = call("get_lineage", output_id="out-005")
+    assert result.status == "ok"
+    order = [n["node_id"] for n in result.data["nodes"]]
+    assert len(order) == 11
+    assert order[0] == CAM_A and order[-1] == "alert-sink"
+    for parent, child in result.data["edges"]:
+        assert order.index(parent) < order.index(child)
+    assert ["door-t01-s01-1", "fusion"] in result.data["edges"]
+    node = next(n for n in result.data["nodes"] if n["node_id"] == "tracker")
+    assert node == {
+        "node_id": "tracker",
+        "kind": "tracker",
+        "run_id": "out-005/tracker",
+        "version": "0.9.1",
+        "status": "failed",
+        "started_at": "2025-03-10T12:00:00.500000Z",
+    }
+
+
+def test_get_lineage_unknown_output_is_no_data(call):
+    result = call("get_lineage", output_id="nope")
+    assert result.status == "no_data" and "nope" in result.message
+
+
+def test_get_run_decodes_params_and_compares_with_baseline(call):
+    result = call("get_run", run_id="out-001/detector")
+    assert result.status == "ok"
+    assert result.data["params"] == {"detector.min_box_px": 16}
+    metric = result.data["baseline"]["metrics"]["mean_confidence"]
+    assert metric["n"] >= 15 and abs(metric["median"] - 0.8) < 0.02
+    assert result.flags == []
+
+
+def test_get_run_flags_deviating_metrics_major(call):
+    result = call("get_run", run_id="out-003/snapshot-api")
+    assert _flags(result) == {
+        ("snapshot-api", "run.metric.resolution_h", "major"),
+        ("snapshot-api", "run.metric.bytes", "major"),
+    }
+    assert all(f.relative == "before_capture" for f in result.flags)
+
+
+def test_get_run_flags_low_confidence_detector(call):
+    result = call("get_run", run_id="out-002/detector")
+    assert _flags(result) == {("detector", "run.metric.mean_confidence", "major")}
+
+
+def test_get_run_status_failed_major_degraded_minor(call):
+    assert ("tracker", "run.status", "major") in _flags(call("get_run", run_id="out-005/tracker"))
+    assert _flags(call("get_run", run_id="out-006/fusion")) == {("fusion", "run.status", "minor")}
+
+
+def test_get_run_unknown_is_no_data(call):
+    result = call("get_run", run_id="out-001/nothing")
+    assert result.status == "no_data" and "out-001/nothing" in result.message
+
+
+def test_get_run_unknown_field_is_error(call):
+    result = call("get_run", run_id="out-001/detector", verbose=True)
+    assert result.status == "error"
+    assert "verbose" in result.message

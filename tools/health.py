@@ -1,0 +1,224 @@
+"""Device (camera/sensor) health around a moment, against the device's own trailing baseline."""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from collections.abc import Callable
+from typing import Any, Literal
+
+import duckdb
+from pydantic import Field
+
+from tools import signals
+from tools.base import Flag, ToolArgs, ToolResult, fetch_dicts, jsonable, relative_to
+from tools.lineage import UtcTimestamp, from_db, to_db
+
+__all__ = ["GetDeviceHealthArgs", "get_device_health"]
+
+FACTS_SQL = "SELECT * FROM device_facts WHERE device_id = ?"
+BASELINE_SQL = """
+    SELECT metric, median(value) AS baseline, count(*) AS n FROM device_health
+    WHERE device_id = ? AND ts >= ? AND ts < ? GROUP BY metric"""
+WINDOW_SQL = """
+    SELECT metric, ts, value FROM device_health
+    WHERE device_id = ? AND ts >= ? AND ts <= ? ORDER BY metric, ts LIMIT ?"""
+MAX_WINDOW_SAMPLES = 50_000
+BASELINE_SPAN = dt.timedelta(hours=24)
+PRE_CAPTURE = dt.timedelta(minutes=15)
+SERIES_POINTS = 12
+# normal samples tolerated inside an anomalous stretch when walking back to its onset
+ONSET_GAP = 2
+
+Direction = Literal["low", "high"]
+Severity = Literal["minor", "major"]
+
+
+class GetDeviceHealthArgs(ToolArgs):
+    """Health metrics of one camera or sensor around a moment (usually the output's
+    capture time): focus_score, exposure, fps, dropped_frames, resolution_h, bitrate_kbps,
+    each against the device's median over the preceding 24 h or its nominal spec. Flags
+    health.<metric>.low/high with the onset time and whether it began before or after
+    the capture. Use it for every camera/sensor node of a lineage."""
+
+    device_id: str = Field(description="camera or sensor id (its lineage node id)")
+    at: UtcTimestamp = Field(description="moment to examine, ISO-8601 UTC (the capture time)")
+    window_minutes: int = Field(
+        default=60, ge=5, le=360, description="minutes either side of `at` to examine"
+    )
+
+
+def _reference(
+    metric: str, baseline: float | None, facts: dict[str, Any]
+) -> tuple[float | None, str]:
+    nominal = {"fps": "nominal_fps", "resolution_h": "nominal_resolution_h"}.get(metric)
+    if nominal and facts.get(nominal):
+        return float(facts[nominal]), "nominal"
+    return baseline, "baseline"
+
+
+def _classify(metric: str, value: float, ref: float) -> tuple[Direction, Severity] | None:
+    """The spec's thresholds for each health metric; None when the value is normal."""
+    if metric == "focus_score":
+        return _below(value, ref, 0.6, 0.85)
+    if metric == "exposure":
+        dev = (value - ref) / abs(ref) if ref else 0.0
+        direction: Direction = "high" if dev > 0 else "low"
+        if abs(dev) > 0.4:
+            return direction, "major"
+        return (direction, "minor") if abs(dev) > 0.2 else None
+    if metric == "fps":
+        return _below(value, ref, 0.7, 0.9)
+    if metric == "dropped_frames":
+        if value > max(5.0, 5 * ref):
+            return "high", "major"
+        return ("high", "minor") if value > max(2.0, 2 * ref) else None
+    if metric == "resolution_h":
+        return ("low", "major") if value < 0.9 * ref else None
+    if metric == "bitrate_kbps":
+        return _below(value, ref, 0.5, 0.75)
+    return None
+
+
+def _below(
+    value: float, ref: float, major: float, minor: float
+) -> tuple[Direction, Severity] | None:
+    if value < major * ref:
+        return "low", "major"
+    return ("low", "minor") if value < minor * ref else None
+
+
+def _onset(
+    samples: list[tuple[dt.datetime, float]], anomalous: Callable[[float], bool]
+) -> dt.datetime:
+    """Start of the anomalous stretch that reaches the last sample, allowing short gaps."""
+    onset, gap = samples[-1][0], 0
+    for ts, value in reversed(samples):
+        if anomalous(value):
+            onset, gap = ts, 0
+        else:
+            gap += 1
+            if gap > ONSET_GAP:
+                break
+    return onset
+
+
+def _after_capture(
+    samples: list[tuple[dt.datetime, float]], anomalous: Callable[[float], bool]
+) -> list[tuple[dt.datetime, float]]:
+    """The first stretch of at least two consecutive anomalous samples, if any."""
+    stretch: list[tuple[dt.datetime, float]] = []
+    for ts, value in samples:
+        if anomalous(value):
+            stretch.append((ts, value))
+        elif len(stretch) >= 2:
+            break
+        else:
+            stretch = []
+    return stretch if len(stretch) >= 2 else []
+
+
+def _series(
+    samples: list[tuple[dt.datetime, float]], start: dt.datetime, bucket: dt.timedelta
+) -> list[list[Any]]:
+    """Median per bucket: a compact picture of the window for the reader."""
+    buckets: dict[int, list[float]] = {}
+    for ts, value in samples:
+        buckets.setdefault(int((ts - start) / bucket), []).append(value)
+    return [[start + i * bucket, statistics.median(v)] for i, v in sorted(buckets.items())]
+
+
+def _evaluate(
+    device: str, metric: str, samples: list[tuple[dt.datetime, float]], ref: float, at: dt.datetime
+) -> tuple[float | None, Flag | None]:
+    before = [s for s in samples if s[0] <= at]
+    pre = [s for s in before if s[0] >= at - PRE_CAPTURE] or before[-3:]
+    pre_value = statistics.median(v for _, v in pre) if pre else None
+    found = _classify(metric, pre_value, ref) if pre_value is not None else None
+    if found is not None and pre_value is not None:
+        direction, severity, measured = found[0], found[1], pre_value
+        onset = _onset(before, _predicate(metric, ref, direction))
+    else:
+        stretch = _after_capture([s for s in samples if s[0] > at], _predicate(metric, ref))
+        if not stretch:
+            return pre_value, None
+        measured = statistics.median(v for _, v in stretch)
+        found = _classify(metric, measured, ref) or _classify(metric, stretch[0][1], ref)
+        if found is None:
+            return pre_value, None
+        direction, severity, onset = found[0], found[1], stretch[0][0]
+    return pre_value, Flag(
+        node=device,
+        signal=signals.health(metric, direction),
+        severity=severity,
+        at=jsonable(onset),
+        relative=relative_to(onset, at),
+        detail=f"{metric} {measured:g} vs reference {ref:g} (onset {jsonable(onset)})",
+    )
+
+
+def _predicate(metric: str, ref: float, direction: str | None = None) -> Callable[[float], bool]:
+    """Whether a sample is anomalous (in ``direction`` when given)."""
+
+    def anomalous(value: float) -> bool:
+        found = _classify(metric, value, ref)
+        return found is not None and direction in (None, found[0])
+
+    return anomalous
+
+
+def get_device_health(con: duckdb.DuckDBPyConnection, args: GetDeviceHealthArgs) -> ToolResult:
+    tool, device = "get_device_health", args.device_id
+    window = dt.timedelta(minutes=args.window_minutes)
+    facts_rows = fetch_dicts(con, FACTS_SQL, [device])
+    facts = facts_rows[0] if facts_rows else {}
+    lo, hi = args.at - window, args.at + window
+    rows = con.execute(WINDOW_SQL, [device, to_db(lo), to_db(hi), MAX_WINDOW_SAMPLES]).fetchall()
+    if not rows:
+        known = "" if facts else " (device unknown to device_facts)"
+        return ToolResult.no_data(
+            tool,
+            f"no health samples for device '{device}' in {jsonable(lo)}..{jsonable(hi)}{known}",
+            data={"device": facts or None},
+        )
+    baselines = {
+        r["metric"]: r
+        for r in fetch_dicts(con, BASELINE_SQL, [device, to_db(args.at - BASELINE_SPAN), to_db(lo)])
+    }
+    by_metric: dict[str, list[tuple[dt.datetime, float]]] = {}
+    for metric, ts, value in rows:
+        by_metric.setdefault(metric, []).append((from_db(ts), float(value)))
+    bucket = window * 2 / SERIES_POINTS
+    metrics, flags = [], []
+    for metric, samples in by_metric.items():
+        base = baselines.get(metric, {})
+        ref, source = _reference(metric, base.get("baseline"), facts)
+        pre_value, flag = (None, None)
+        if ref is not None and metric in signals.HEALTH_METRICS:
+            pre_value, flag = _evaluate(device, metric, samples, ref, args.at)
+        flags += [flag] if flag else []
+        values = [v for _, v in samples]
+        metrics.append(
+            {
+                "metric": metric,
+                "baseline": base.get("baseline"),
+                "baseline_n": base.get("n", 0),
+                "reference": ref,
+                "reference_source": source,
+                "pre_capture": pre_value,
+                "window": {
+                    "n": len(values),
+                    "min": min(values),
+                    "median": statistics.median(values),
+                    "max": max(values),
+                },
+                "series": _series(samples, lo, bucket),
+            }
+        )
+    data = {
+        "device": facts or None,
+        "at": args.at,
+        "window_minutes": args.window_minutes,
+        "metrics": metrics,
+    }
+    return ToolResult.ok(tool, data, flags=flags)
