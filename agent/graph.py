@@ -33,6 +33,7 @@ from agent.state import (
     InvestigationState,
 )
 from agent.sweep import plan_sweep
+from tools.base import redact
 from tools.errors import LLMError
 from tools.registry import TOOLSET_VERSION
 
@@ -101,6 +102,8 @@ def reason(state: InvestigationState, runtime: Ctx) -> dict[str, Any]:
             if result.tool_calls:
                 return {"messages": [*new, assistant_message(result)], "pending": result.tool_calls}
             return {"messages": new, "answer": result, "pending": []}
+        if ctx.settings.llm_tool_choice == "none":  # the prompt already asked for the answer
+            return {"messages": new, "answer": None, "pending": []}
         budget_msg = {"role": "user", "content": render("budget", reason=spent)}
         return {"messages": [*new, budget_msg], "answer": None, "pending": []}
     except LLMError as exc:
@@ -229,7 +232,7 @@ def _initial_messages(state: InvestigationState, ctx: InvestigationContext) -> l
             "role": "user",
             "content": render(
                 "investigate",
-                evaluation=state["evaluation"].model_dump(mode="json"),
+                evaluation=redact(state["evaluation"].model_dump(mode="json")),
                 output=state["output"],
                 lineage={
                     "nodes": [{"node_id": n, "kind": lineage.kind(n)} for n in lineage.order],

@@ -19,7 +19,7 @@ import json
 import re
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import ValidationError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
@@ -28,7 +28,7 @@ from agent.evidence import PlannedCall, run_calls
 from agent.lineage import Lineage
 from agent.llm import ChatModel, ChatResult, ToolCallRequest
 from agent.prompts import data_block, render
-from agent.schemas import ActionPlan, VerdictDraft
+from agent.schemas import ActionKind, ActionPlan, Category, VerdictDraft
 from agent.settings import Settings
 from tools.errors import LLMError
 from tools.registry import TOOLS, openai_tools
@@ -178,7 +178,11 @@ class LLMSession:
         return None
 
     def call(self, purpose: str, messages: list[dict[str, Any]], **kwargs: Any) -> ChatResult:
-        result = self.model.chat(messages, **kwargs)
+        try:
+            result = self.model.chat(messages, **kwargs)
+        except LLMError:
+            self.usage.append(LLMUsage(f"{purpose} (failed)", 0, 0))  # attempts count too
+            raise
         self.usage.append(LLMUsage(purpose, result.prompt_tokens, result.completion_tokens))
         return result
 
@@ -239,6 +243,8 @@ class LLMSession:
                                 error=str(exc),
                                 nodes=lineage.order,
                                 evidence_ids=evidence_ids,
+                                categories=get_args(Category),
+                                actions=get_args(ActionKind),
                             ),
                         },
                     ]

@@ -475,3 +475,10 @@ def call(store_con: duckdb.DuckDBPyConnection) -> Callable[..., ToolResult]:
         return get_tool(name).call(store_con, arguments)
 
     return _call
+
+
+def pytest_recording_configure(config: pytest.Config, vcr: Any) -> None:
+    """Cassettes are stored as readable YAML (see tests/cassettes.py)."""
+    from cassettes import ReadableYaml
+
+    vcr.register_serializer("yaml", ReadableYaml())

@@ -14,21 +14,28 @@ from tools.lineage import decision_time, from_db, load_model, load_output, load_
 
 __all__ = ["GetComponentChangesArgs", "get_component_changes"]
 
+# Only runs for outputs of the same device count: a canary of another version on another
+# camera is not a change in what this output's pipeline ran (it raised false flags).
 VERSIONS_SQL = """
-    SELECT component_id, version, count(*) AS runs,
-           min(started_at) AS first_seen, max(started_at) AS last_seen
-    FROM runs
-    WHERE started_at >= ? AND started_at <= ? AND list_contains(?::VARCHAR[], component_id)
-    GROUP BY component_id, version
-    ORDER BY component_id, first_seen"""
+    SELECT r.component_id, r.version, count(*) AS runs,
+           min(r.started_at) AS first_seen, max(r.started_at) AS last_seen
+    FROM runs r JOIN outputs o ON o.output_id = r.output_id
+    WHERE r.started_at >= ? AND r.started_at <= ? AND o.device_id = ?
+      AND o.captured_at >= ? AND o.captured_at <= ?
+      AND list_contains(?::VARCHAR[], r.component_id)
+    GROUP BY r.component_id, r.version
+    ORDER BY r.component_id, first_seen"""
+
+
+_SLACK = dt.timedelta(hours=1)  # runs start shortly after their output's capture
 
 
 class GetComponentChangesArgs(ToolArgs):
     """Software/model versions of every lineage component of an output in the window
-    before its capture: the version this output used, the versions seen in runs in the
-    window (first/last seen, run counts), the model registry release time of the model
-    version. Flags version.changed when the version in force changed inside the window.
-    Use it to connect a failure to a deploy or model release."""
+    before its capture: the version this output used, the versions seen in runs for
+    outputs of the same device in the window (first/last seen, run counts), the model
+    registry release time of the model version. Flags version.changed when the version
+    in force changed inside the window. Use it to connect a failure to a deploy or model release."""
 
     output_id: str = Field(description="id of the output")
     window_hours: int = Field(
@@ -88,7 +95,15 @@ def get_component_changes(
     since = capture - dt.timedelta(hours=args.window_hours)
     nodes = sorted({r["component_id"] for r in runs})
     seen: dict[str, list[dict[str, Any]]] = {}
-    for row in fetch_dicts(con, VERSIONS_SQL, [to_db(since), to_db(horizon), nodes]):
+    params = [
+        to_db(since),
+        to_db(horizon),
+        output["device_id"],
+        to_db(since - _SLACK),
+        to_db(horizon),
+        nodes,
+    ]
+    for row in fetch_dicts(con, VERSIONS_SQL, params):
         row["first_seen"], row["last_seen"] = from_db(row["first_seen"]), from_db(row["last_seen"])
         seen.setdefault(row["component_id"], []).append(row)
     model = load_model(con, output)
