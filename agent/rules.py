@@ -91,8 +91,14 @@ def _details(pairs: list[tuple[Flag, str]]) -> str:
 def _node_candidates(node: str, kind: str, sig: _Signals) -> list[Candidate]:
     out: list[Candidate] = []
     health = sig.of(node, "health.", "major")
+    own = sig.of(node, s.RUN_METRIC, "major") + sig.of(node, s.RUN_STATUS, "major")
     if kind == "sensor" and health:
         out.append(Candidate("sensor_fault", node, 0.9, _ids(health), _details(health)))
+    elif kind == "sensor" and own:
+        # the sensor's own measurements are out of line; minor health drift corroborates
+        pairs = own + sig.of(node, "health.", "minor")
+        score = 0.85 if len(pairs) > len(own) else 0.7
+        out.append(Candidate("sensor_fault", node, score, _ids(pairs), _details(pairs)))
     stale = sig.of(node, s.THRESHOLD_STALE)
     if stale:
         out.append(Candidate("threshold_miscalibration", node, 0.85, _ids(stale), _details(stale)))

@@ -234,3 +234,20 @@ def test_configuration_signals(signal, category):
     node = "gate" if signal.startswith("threshold") else "rulebook"
     v = decide(bundle((node, [flag(node, signal)])))
     assert (v.category, v.failing_node) == (category, node)
+
+
+def test_sensor_run_deviation_with_minor_health_drift_is_a_sensor_fault():
+    v = decide(
+        bundle(
+            (
+                "lens-7",
+                [
+                    flag("lens-7", "run.metric.focus"),
+                    flag("lens-7", "health.focus_score.low", "minor"),
+                ],
+            ),
+            ("yolo", [flag("yolo", "run.metric.mean_confidence")]),
+        )
+    )
+    assert (v.category, v.failing_node) == ("sensor_fault", "lens-7")
+    assert {c.node: c.role for c in v.components}["yolo"] == "propagated"
