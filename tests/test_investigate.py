@@ -153,15 +153,18 @@ def test_cli_schema_prints_the_verdict_json_schema(tmp_path):
 def test_malformed_evaluation_object_is_a_clear_error(small_store):
     from tools.errors import InputError
 
-    with Investigator(small_store, settings=Settings(store=small_store)) as inv:
-        with pytest.raises(InputError, match="claim"):
-            inv.investigate(
-                {
-                    "evaluation_id": "x",
-                    "output_id": "out-001",
-                    "source_kind": "human",
-                    "source_id": "r",
-                    "claim": "looks odd",
-                    "created_at": "2025-03-10",
-                }
-            )
+    settings = Settings(store=small_store)
+    with (
+        Investigator(small_store, settings=settings) as inv,
+        pytest.raises(InputError, match="claim"),
+    ):
+        inv.investigate(
+            {
+                "evaluation_id": "x",
+                "output_id": "out-001",
+                "source_kind": "human",
+                "source_id": "r",
+                "claim": "looks odd",
+                "created_at": "2025-03-10",
+            }
+        )
