@@ -72,7 +72,7 @@ def route_after_intake(state: InvestigationState) -> Literal["sweep", "verdict"]
 
 def sweep(state: InvestigationState, runtime: Ctx) -> dict[str, Any]:
     ctx = runtime.context
-    calls = plan_sweep(state["evaluation"], state["captured_at"] or "", state["lineage"])  # type: ignore[arg-type]
+    calls = plan_sweep(state["evaluation"], state["captured_at"] or "", _lineage(state))
     evidence = run_calls(
         ctx.con, calls, first_index=len(state["evidence"]) + 1, workers=ctx.settings.sweep_workers
     )
@@ -81,7 +81,7 @@ def sweep(state: InvestigationState, runtime: Ctx) -> dict[str, Any]:
 
 def reason(state: InvestigationState, runtime: Ctx) -> dict[str, Any]:
     ctx = runtime.context
-    lineage: Lineage = state["lineage"]  # type: ignore[assignment]
+    lineage = _lineage(state)
     if ctx.session is None:
         draft = reason_with_rules(
             state["evaluation"],
@@ -138,8 +138,8 @@ def verdict(state: InvestigationState, runtime: Ctx) -> dict[str, Any]:
     try:
         draft = ctx.session.answer_with_repair(
             state["messages"],
-            state["lineage"],
-            [e.id for e in state["evidence"]],  # type: ignore[arg-type]
+            _lineage(state),
+            [e.id for e in state["evidence"]],
             state.get("answer"),
         )
     except (AnswerInvalid, LLMError) as exc:
@@ -156,7 +156,9 @@ def ground_node(state: InvestigationState) -> dict[str, Any]:
     lineage = state.get("lineage")
     if lineage is None:
         return {}
-    draft, notes = ground(state["draft"], lineage, state["evidence"])  # type: ignore[arg-type]
+    draft = state["draft"]
+    assert draft is not None, "verdict always sets a draft"
+    draft, notes = ground(draft, lineage, state["evidence"])
     return {"draft": draft, "notes": notes}
 
 
@@ -197,7 +199,7 @@ def route_node(state: InvestigationState, runtime: Ctx) -> dict[str, Any]:
         evaluation_reliability=reliability,
         action=action,
         route_to_training=to_training,
-        gate=gate_for(draft.category, to_training),  # type: ignore[arg-type]
+        gate=gate_for(draft.category, to_training),
         confidence=draft.confidence,
         summary=draft.summary,
         provenance=provenance,
@@ -207,13 +209,14 @@ def route_node(state: InvestigationState, runtime: Ctx) -> dict[str, Any]:
 
 def persist(state: InvestigationState, runtime: Ctx) -> dict[str, Any]:
     sink = runtime.context.sink
-    if sink is not None and not state.get("intake_error") and state.get("verdict"):
-        sink(state["verdict"])  # type: ignore[arg-type]
+    verdict = state.get("verdict")
+    if sink is not None and verdict is not None and not state.get("intake_error"):
+        sink(verdict)
     return {}
 
 
 def _initial_messages(state: InvestigationState, ctx: InvestigationContext) -> list[dict[str, Any]]:
-    lineage: Lineage = state["lineage"]  # type: ignore[assignment]
+    lineage = _lineage(state)
     evidence = [
         {
             "id": e.id,
@@ -244,6 +247,12 @@ def _initial_messages(state: InvestigationState, ctx: InvestigationContext) -> l
             ),
         },
     ]
+
+
+def _lineage(state: InvestigationState) -> Lineage:
+    lineage = state.get("lineage")
+    assert lineage is not None, "only reached after a successful intake"
+    return lineage
 
 
 def _focus(state: InvestigationState) -> str | None:

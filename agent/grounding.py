@@ -17,6 +17,7 @@ from agent.schemas import (
     Evaluation,
     EvaluationReliability,
     Evidence,
+    Gate,
     VerdictDraft,
 )
 
@@ -129,25 +130,28 @@ def evaluation_reliability(
 ) -> EvaluationReliability:
     """Built by code from the reliability tool's result, whatever the reasoner said."""
     rel = next((e for e in evidence if e.tool == "get_evaluator_reliability"), None)
-    base = {"source_id": evaluation.source_id, "source_kind": evaluation.source_kind}
+    source_id, kind = evaluation.source_id, evaluation.source_kind
     if rel is None or rel.status != "ok":
         reason = rel.finding if rel else "reliability was not checked"
         return EvaluationReliability(
-            **base, score=None, reliable=None, reason=reason, evidence_ids=[rel.id] if rel else []
+            source_id=source_id,
+            source_kind=kind,
+            score=None,
+            reliable=None,
+            reason=reason,
+            evidence_ids=[rel.id] if rel else [],
         )
     data = rel.data if isinstance(rel.data, dict) else {}
-    score = next(
-        (
-            data[k]
-            for k in ("posterior_mean", "beta_mean", "agreement_rate")
-            if isinstance(data.get(k), int | float)
-        ),
-        None,
-    )
-    flagged = [f for f in rel.flags if f.severity == "major"]
-    reliable = not flagged and not any(f.signal.startswith("evaluator.") for f in rel.flags)
+    score = data.get("posterior_mean")
+    # any evaluator flag, even minor, keeps the evaluation out of training
+    reliable = not any(f.signal.startswith("evaluator.") for f in rel.flags)
     return EvaluationReliability(
-        **base, score=score, reliable=reliable, reason=rel.finding, evidence_ids=[rel.id]
+        source_id=source_id,
+        source_kind=kind,
+        score=score if isinstance(score, int | float) else None,
+        reliable=reliable,
+        reason=rel.finding,
+        evidence_ids=[rel.id],
     )
 
 
@@ -160,7 +164,7 @@ def route(
     if action.kind != kind:
         action = ActionPlan(
             kind=kind,
-            target=draft.failing_node or action.target,  # type: ignore[arg-type]
+            target=draft.failing_node or action.target,
             instructions=action.instructions,
         )
     to_training = (
@@ -171,7 +175,7 @@ def route(
     return action, to_training
 
 
-def gate_for(category: str, route_to_training: bool) -> str:
+def gate_for(category: str, route_to_training: bool) -> Gate:
     if route_to_training:
         return "train"
     return "discard" if category == "evaluation_unreliable" else "hold"

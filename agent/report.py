@@ -31,13 +31,7 @@ def print_verdict(console: Console, verdict: Verdict, *, evidence_limit: int = 8
         )
     console.print(f"summary:      {escape(verdict.summary)}")
 
-    cited = set(
-        (
-            verdict.hypotheses
-            and [i for h in verdict.hypotheses if h.status == "supported" for i in h.evidence_ids]
-        )
-        or []
-    )
+    cited = {i for h in verdict.hypotheses if h.status == "supported" for i in h.evidence_ids}
     table = Table(title="evidence", show_lines=False, expand=False)
     for col in ("id", "tool", "node", "finding"):
         table.add_column(col, overflow="fold")

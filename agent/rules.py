@@ -22,10 +22,13 @@ from agent.lineage import Lineage
 from agent.schemas import (
     ACTION_FOR_CATEGORY,
     ActionPlan,
+    Category,
     ComponentAssessment,
     Evaluation,
     Evidence,
     Hypothesis,
+    HypothesisStatus,
+    Role,
     VerdictDraft,
 )
 from tools import signals as s
@@ -39,7 +42,7 @@ _SYMPTOMS = ("data_pipeline_regression", "distribution_shift")
 
 @dataclass
 class Candidate:
-    category: str
+    category: Category
     node: str | None
     score: float
     evidence_ids: list[str]
@@ -301,7 +304,7 @@ def _components(
                 )
             )
         else:
-            role = "healthy" if cited else "not_examined"
+            role: Role = "healthy" if cited else "not_examined"
             out.append(ComponentAssessment(node=node, role=role, evidence_ids=cited))
     return out
 
@@ -316,25 +319,25 @@ def _hypotheses(
     seen: dict[tuple[str, str | None], Hypothesis] = {}
     for c in [*cands, model, *([evaluator] if evaluator else [])]:
         supported = chosen is not None and (c.category, c.node) == (chosen.category, chosen.node)
-        status = "supported" if supported else "refuted"
+        status: HypothesisStatus = "supported" if supported else "refuted"
         key = (c.category, c.node)
         if key not in seen or supported:
             seen[key] = Hypothesis(
                 category=c.category,
                 node=c.node,
-                status=status,  # type: ignore[arg-type]
+                status=status,
                 evidence_ids=c.evidence_ids,
                 rationale=c.why[:400],
             )
     if evaluator is None:
         rel = [e for e in evidence if e.tool == "get_evaluator_reliability"]
-        status = "refuted" if rel and rel[0].status == "ok" else "untested"
+        rel_status: HypothesisStatus = "refuted" if rel and rel[0].status == "ok" else "untested"
         seen[("evaluation_unreliable", None)] = Hypothesis(
             category="evaluation_unreliable",
-            status=status,
-            evidence_ids=[rel[0].id] if rel and status == "refuted" else [],
+            status=rel_status,
+            evidence_ids=[rel[0].id] if rel and rel_status == "refuted" else [],
             rationale="adjudicated agreement shows no problem"
-            if status == "refuted"
+            if rel_status == "refuted"
             else "no adjudication history for this evaluator",
         )
     return list(seen.values())
@@ -358,14 +361,14 @@ def _draft(
         confidence = min(confidence, 0.6)  # a shaky evaluator must not reach training
     summary = f"{chosen.category} at {chosen.node or evaluation.source_id}: {chosen.why}"
     return VerdictDraft(
-        category=chosen.category,  # type: ignore[arg-type]
+        category=chosen.category,
         failing_node=chosen.node if chosen.category != "evaluation_unreliable" else None,
         causal_path=path if chosen.category != "evaluation_unreliable" else [],
         components=_components(lineage, evidence, chosen, others, path),
         hypotheses=_hypotheses(cands, chosen, evaluator, model, evidence),
         action=ActionPlan(
             kind=action,
-            target=target,  # type: ignore[arg-type]
+            target=target,
             instructions=f"{action.replace('_', ' ')} for {target}: {chosen.why}"[:1000],
         ),
         confidence=round(max(0.0, min(confidence, 0.97)), 3),

@@ -8,7 +8,7 @@ deriving the route and recording provenance. The LLM never authors evidence.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -24,9 +24,12 @@ __all__ = [
     "Evaluation",
     "EvaluationReliability",
     "Evidence",
+    "Gate",
     "GateDecision",
     "Hypothesis",
+    "HypothesisStatus",
     "Provenance",
+    "Role",
     "Verdict",
     "VerdictDraft",
 ]
@@ -55,14 +58,15 @@ ActionKind = Literal[
     "collect_edge_case",
 ]
 Role = Literal["root_cause", "contributor", "propagated", "healthy", "not_examined"]
+HypothesisStatus = Literal["supported", "refuted", "untested"]
 Gate = Literal["train", "hold", "discard"]
 Claim = Literal["false_positive", "false_negative", "wrong_class", "bad_localization", "other"]
 SourceKind = Literal["human", "automated"]
 
-assert set(CLAIMS) == set(Claim.__args__) and set(SOURCE_KINDS) == set(SourceKind.__args__)
+assert set(CLAIMS) == set(get_args(Claim)) and set(SOURCE_KINDS) == set(get_args(SourceKind))
 
 # The corrective action each category calls for; the route node enforces it.
-ACTION_FOR_CATEGORY: dict[str, str] = {
+ACTION_FOR_CATEGORY: dict[str, ActionKind] = {
     "model_error": "train_model",
     "evaluation_unreliable": "discard_evaluation",
     "sensor_fault": "hardware_maintenance",
@@ -122,7 +126,7 @@ class Hypothesis(BaseModel):
 
     category: Category
     node: str | None = Field(default=None, description="node the hypothesis blames")
-    status: Literal["supported", "refuted", "untested"]
+    status: HypothesisStatus
     evidence_ids: list[str] = Field(default_factory=list)
     rationale: str = Field(default="", max_length=400)
 

@@ -40,16 +40,13 @@ def _tool_calls(
     con: duckdb.DuckDBPyConnection, rng: random.Random, samples: int
 ) -> dict[str, list[dict[str, Any]]]:
     """Arguments for each tool, drawn from random outputs of the store."""
-    n = con.execute("SELECT count(*) FROM outputs").fetchone()[0]
-    picks = rng.sample(range(n), min(samples, n))
-    rows = [
-        con.execute(
-            "SELECT output_id, device_id, captured_at FROM outputs "
-            "ORDER BY output_id LIMIT 1 OFFSET ?",
-            [i],
-        ).fetchone()
-        for i in sorted(picks)
-    ]
+    ids = [r[0] for r in con.execute("SELECT output_id FROM outputs ORDER BY 1").fetchall()]
+    picked = rng.sample(ids, min(samples, len(ids)))
+    rows = con.execute(
+        "SELECT output_id, device_id, captured_at FROM outputs "
+        "WHERE list_contains(?::VARCHAR[], output_id) ORDER BY output_id",
+        [picked],
+    ).fetchall()
     sources = [
         r[0]
         for r in con.execute(
@@ -92,6 +89,12 @@ def _tool_calls(
     return calls
 
 
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> Any:
+    row = con.execute(sql, params or []).fetchone()
+    assert row is not None
+    return row[0]
+
+
 def _time(fn: Callable[[], Any]) -> float:
     start = time.perf_counter()
     fn()
@@ -111,7 +114,7 @@ def run_bench(path: Path, *, samples: int, rebuild: bool, as_json: bool) -> dict
     con = open_readonly(path)
     try:
         report["rows"] = {
-            t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            t: _scalar(con, f"SELECT count(*) FROM {t}")
             for t in (
                 "outputs",
                 "runs",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -21,9 +22,7 @@ HARDENED_CONFIG = {
 }
 
 
-def _connect(
-    path: Path, *, read_only: bool, config: dict[str, object]
-) -> duckdb.DuckDBPyConnection:
+def _connect(path: Path, *, read_only: bool, config: dict[str, Any]) -> duckdb.DuckDBPyConnection:
     try:
         return duckdb.connect(str(path), read_only=read_only, config=config)
     except duckdb.IOException as exc:
@@ -69,10 +68,10 @@ def open_writable(path: str | Path) -> duckdb.DuckDBPyConnection:
 
 def store_snapshot(con: duckdb.DuckDBPyConnection) -> str:
     """A short fingerprint of what the store holds (row counts), for provenance."""
-    counts = [
-        f"{t}={con.execute(f'SELECT count(*) FROM {t}').fetchone()[0]}"
-        for t in ("outputs", "runs", "logs", "evaluations")
-    ]
+    counts = []
+    for table in ("outputs", "runs", "logs", "evaluations"):
+        row = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+        counts.append(f"{table}={row[0] if row else 0}")
     return ",".join(counts)
 
 
