@@ -77,7 +77,7 @@ RUN_BASELINE_SQL = """
     SELECT metrics FROM runs
     WHERE component_id = ? AND started_at >= ? AND started_at <= ? AND metrics IS NOT NULL
     ORDER BY started_at DESC LIMIT ?"""
-BASELINE_SAMPLE = 2000
+BASELINE_SAMPLE = 500  # ample for a median/MAD; decoding JSON dominates the cost
 BASELINE_MIN_RUNS = 5
 
 
