@@ -10,6 +10,10 @@ Commands::
     forest investigate EVALUATION_ID [--reasoner R]   investigate one evaluation, append verdict
     forest demo [--store PATH] [--seed N] [--size S]  build the demo world and investigate it
     forest bench [--json]                             the scale benchmark
+    forest eval [--reasoner R] [--tag T] [--json] [--baseline F] [--coverage] [--drift]
+                                                      run the recorded-incident suite
+    forest record-incident EVALUATION_ID --store PATH --out DIR [--from-override]
+                                                      cut a regression incident from a store
 
 Global option ``--debug`` shows tracebacks. Results go to stdout, progress and errors to
 stderr. Any ``ForestError`` is printed as one ``error: ...`` line with exit status 1 (usage
@@ -233,6 +237,98 @@ def bench(
     from evals.bench import run_bench
 
     run_bench(path, samples=samples, rebuild=rebuild, as_json=as_json)
+
+
+@app.command("eval")
+def eval_suite(
+    reasoner: Annotated[
+        Literal["rules", "llm"], typer.Option("--reasoner", help="rules (no LLM) or llm")
+    ] = "rules",
+    tag: Annotated[str | None, typer.Option("--tag", help="only incidents with this tag")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    baseline: Annotated[
+        Path | None,
+        typer.Option("--baseline", help="a saved --json report; exit 1 when a metric drops"),
+    ] = None,
+    show_coverage: Annotated[
+        bool, typer.Option("--coverage", help="coverage matrix and case ages; runs nothing")
+    ] = False,
+    show_drift: Annotated[
+        bool, typer.Option("--drift", help="compare the suite's mix with --store's verdicts")
+    ] = False,
+    store: Annotated[
+        Path | None, typer.Option("--store", help="store whose recent verdicts --drift reads")
+    ] = None,
+    incidents: Annotated[
+        Path | None, typer.Option("--incidents", help="incidents folder (default: the suite)")
+    ] = None,
+) -> None:
+    """Run the recorded incidents, grade every verdict and report by tag and failure class."""
+    from rich.console import Console
+
+    from evals import runner
+    from evals.incident import load_suite
+
+    root = incidents or runner.DEFAULT_INCIDENTS
+    console = Console()
+    if show_drift or show_coverage:
+        cases = load_suite(root, tag)
+        if show_drift:
+            if store is None:
+                usage_error("--drift needs --store PATH (a store with recent verdicts)")
+            result = runner.drift(cases, store)
+        else:
+            result = runner.coverage(cases)
+        if as_json:
+            typer.echo(json.dumps(result, indent=2))
+        elif show_drift:
+            runner.print_drift(console, result)
+        else:
+            runner.print_coverage(console, result)
+        return
+    base_metrics = None
+    if baseline is not None:
+        try:
+            base_metrics = json.loads(baseline.read_text(encoding="utf-8"))["metrics"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            usage_error(f"--baseline {baseline}: not a saved `forest eval --json` report ({exc})")
+    if reasoner == "llm":
+        from agent.settings import Settings
+
+        if not Settings(reasoner="llm").llm_configured:
+            usage_error("--reasoner llm needs FOREST_LLM_BASE_URL or OPENAI_API_KEY to be set")
+    workers = 1 if reasoner == "llm" else 2
+    results = runner.run_suite(root, reasoner=reasoner, tag=tag, workers=workers)
+    if not results:
+        usage_error(f"no incidents under {root}" + (f" tagged {tag!r}" if tag else ""))
+    report = runner.build_report(results)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        runner.print_report(console, report)
+    if base_metrics is not None:
+        worse = runner.compare_baseline(report["metrics"], base_metrics)
+        for line in worse:
+            typer.echo(f"regression: {line}", err=True)
+        if worse:
+            raise typer.Exit(1)
+
+
+@app.command("record-incident")
+def record_incident(
+    evaluation_id: Annotated[str, typer.Argument(help="evaluation id in the store")],
+    out: Annotated[Path, typer.Option("--out", help="new case folder to write")],
+    from_override: Annotated[
+        bool,
+        typer.Option("--from-override", help="expect the latest human override's answer"),
+    ] = False,
+    store: StoreOption = DEFAULT_STORE,
+) -> None:
+    """Cut the slice of the store an evaluation needs into a case folder `forest eval` runs."""
+    from evals.record import record_incident as record
+
+    folder = record(evaluation_id, store, out, from_override)
+    typer.echo(f"recorded {evaluation_id} into {folder}", err=True)
 
 
 def main() -> None:
