@@ -35,5 +35,7 @@ if [ -z "$BASE_URL" ]; then
 fi
 
 export FOREST_RECORD_BASE_URL="$BASE_URL"
-.venv/bin/python -m pytest -q tests/test_llm_replay.py --record-mode=rewrite -p no:randomly "$@"
+TESTS=${FOREST_RECORD_TESTS:-tests/test_llm_replay.py tests/test_evals_llm.py}
+# rewrite re-records everything; FOREST_RECORD_MODE=once records only missing cassettes
+.venv/bin/python -m pytest -q $TESTS --record-mode="${FOREST_RECORD_MODE:-rewrite}" "$@"
 echo "cassettes re-recorded under tests/cassettes/ from $BASE_URL" >&2

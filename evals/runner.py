@@ -80,12 +80,16 @@ def _replayer(inv: Investigator) -> Replay:
 
 
 def run_case(
-    folder: str | Path, reasoner: Reasoner = "rules", model: ChatModel | None = None
+    folder: str | Path,
+    reasoner: Reasoner = "rules",
+    model: ChatModel | None = None,
+    settings: Settings | None = None,
 ) -> CaseResult:
     """Investigate and grade one case folder (the unit a worker process runs).
 
     The investigator gets the evaluation and the slice only; the expected answer is
-    read by the graders once the verdict exists."""
+    read by the graders once the verdict exists. Its clock is frozen at the evaluation's
+    time, so a run is reproducible (and an LLM run replays from a cassette)."""
     case = load_case(folder)
     expected = case.incident.expected
     result = CaseResult(
@@ -100,8 +104,10 @@ def run_case(
     )
     try:
         with case_store(case) as store:
-            settings = Settings(reasoner=reasoner, store=store)
-            with Investigator(store, settings=settings, model=model) as inv:
+            base = settings or Settings()
+            config = base.model_copy(update={"reasoner": reasoner, "store": store})
+            created = case.incident.evaluation.created_at
+            with Investigator(store, settings=config, model=model, clock=lambda: created) as inv:
                 started = time.perf_counter()
                 verdict = inv.investigate(case.incident.evaluation)
                 seconds = time.perf_counter() - started

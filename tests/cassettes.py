@@ -88,3 +88,14 @@ class ReadableYaml:
             if isinstance(resp, dict) and "string" in resp:
                 resp["string"] = _from_json(resp["string"])
         return cassette
+
+
+def vcr_config() -> dict[str, Any]:
+    """Matching on method + path + body (never headers), scrubbed, readable."""
+    return {
+        "match_on": ["method", "path", "body"],
+        "before_record_request": scrub_request,
+        "before_record_response": scrub_response,
+        "decode_compressed_response": True,
+        "allow_playback_repeats": False,
+    }

@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 import pytest
-from cassettes import scrub_request, scrub_response
+from cassettes import vcr_config as shared_vcr_config
 
 from agent.api import Investigator
 from agent.lineage import Lineage
@@ -29,13 +29,7 @@ SWEEP_SIZE = 21  # intake (2) + sweep (19) evidence items for a small_store outp
 
 @pytest.fixture(scope="module")
 def vcr_config() -> dict[str, Any]:
-    return {
-        "match_on": ["method", "path", "body"],
-        "before_record_request": scrub_request,
-        "before_record_response": scrub_response,
-        "decode_compressed_response": True,
-        "allow_playback_repeats": False,
-    }
+    return shared_vcr_config()
 
 
 @pytest.fixture(autouse=True)
