@@ -268,3 +268,26 @@ def test_bench_store_path_at_small_scale(tmp_path: Path) -> None:
     assert rows["runs"] == 11 * rows["outputs"] and rows["evaluations"] >= 13
     assert rows["logs"] > 10 * rows["runs"] and rows["device_health"] > 1_000_000
     assert info["seconds"] < 60 and info["bytes"] > 0
+
+
+def test_no_investigator_module_imports_the_truth_or_the_simulator() -> None:
+    """The reasoners see tool results only: nothing in agent/ or tools/ (outside the
+    simulator) imports the simulator or the evals package, except the CLI entry point,
+    which delegates `forest demo`/`eval`/`bench` to evals/."""
+    import ast
+
+    offenders = []
+    for folder in ("agent", "tools"):
+        for path in (REPO / folder).rglob("*.py"):
+            rel = path.relative_to(REPO)
+            if "simulator" in rel.parts or rel.as_posix() == "agent/cli.py":
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = []
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module:
+                    names = [node.module]
+                if any(n.startswith(("evals", "tools.simulator")) for n in names):
+                    offenders.append(f"{rel}: {names}")
+    assert offenders == []
