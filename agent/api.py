@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,8 @@ class Investigator:
         self.store = Path(store or self.settings.store)
         self.clock = clock
         self.con = open_readonly(self.store)
+        # one pool per investigator: building a pool per investigation cost ~11 ms each
+        self.pool = ThreadPoolExecutor(max_workers=self.settings.sweep_workers)
         self.snapshot = store_snapshot(self.con)
         if model is None and self.settings.reasoner == "llm":
             model = OpenAIChatModel(self.settings)
@@ -64,6 +67,7 @@ class Investigator:
         self.close()
 
     def close(self) -> None:
+        self.pool.shutdown(wait=True)
         self.con.close()
 
     def load_evaluation(self, evaluation_id: str) -> Evaluation:
@@ -102,6 +106,7 @@ class Investigator:
             store_snapshot=self.snapshot,
             session=session,
             sink=sink,
+            pool=self.pool,
         )
         result = build_graph().invoke(
             {"evaluation": evaluation},

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,9 +65,13 @@ def to_evidence(index: int, call: PlannedCall, result: ToolResult) -> Evidence:
 
 
 def run_calls(
-    con: duckdb.DuckDBPyConnection, calls: Sequence[PlannedCall], *, first_index: int, workers: int
+    con: duckdb.DuckDBPyConnection,
+    calls: Sequence[PlannedCall],
+    *,
+    first_index: int,
+    pool: Executor | None = None,
 ) -> list[Evidence]:
-    """Run ``calls`` concurrently (one cursor each) and number them in plan order."""
+    """Run ``calls`` (concurrently on ``pool``, one cursor each); number them in plan order."""
 
     def one(call: PlannedCall) -> ToolResult:
         try:
@@ -76,11 +80,7 @@ def run_calls(
             return ToolResult.error(call.tool, str(exc))
         return tool.call(con, call.arguments)
 
-    if workers <= 1 or len(calls) <= 1:
-        results = [one(c) for c in calls]
-    else:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(one, calls))
+    results = list(pool.map(one, calls)) if pool and len(calls) > 1 else [one(c) for c in calls]
     return [
         to_evidence(first_index + i, call, result)
         for i, (call, result) in enumerate(zip(calls, results, strict=True))

@@ -49,7 +49,6 @@ def intake(state: InvestigationState, runtime: Ctx) -> dict[str, Any]:
         ctx.con,
         [PlannedCall("get_output", args), PlannedCall("get_lineage", args)],
         first_index=1,
-        workers=1,
     )
     output_ev, lineage_ev = evidence
     update: dict[str, Any] = {"evidence": evidence, "intake_error": None}
@@ -73,9 +72,7 @@ def route_after_intake(state: InvestigationState) -> Literal["sweep", "verdict"]
 def sweep(state: InvestigationState, runtime: Ctx) -> dict[str, Any]:
     ctx = runtime.context
     calls = plan_sweep(state["evaluation"], state["captured_at"] or "", _lineage(state))
-    evidence = run_calls(
-        ctx.con, calls, first_index=len(state["evidence"]) + 1, workers=ctx.settings.sweep_workers
-    )
+    evidence = run_calls(ctx.con, calls, first_index=len(state["evidence"]) + 1, pool=ctx.pool)
     return {"evidence": evidence}
 
 

@@ -276,7 +276,7 @@ def execute_tool_calls(
         except json.JSONDecodeError:
             args = {"_unparseable_arguments": call.arguments[:200]}
         planned.append(PlannedCall(call.name, args if isinstance(args, dict) else {"_": args}))
-    evidence = run_calls(con, planned, first_index=first_index, workers=1)
+    evidence = run_calls(con, planned, first_index=first_index)
     for call, ev in zip(calls, evidence, strict=False):
         body = {
             "evidence_id": ev.id,

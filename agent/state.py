@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import operator
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Annotated, Any, TypedDict
 
@@ -59,4 +60,5 @@ class InvestigationContext:
     started_at: dt.datetime
     store_snapshot: str | None = None
     session: LLMSession | None = None
+    pool: Executor | None = None  # the investigator's sweep threads, reused across runs
     sink: Callable[[Verdict], None] | None = None
