@@ -14,6 +14,7 @@ Commands::
                                                       run the recorded-incident suite
     forest record-incident EVALUATION_ID --store PATH --out DIR [--from-override]
                                                       cut a regression incident from a store
+    forest serve [--store PATH] [--host H] [--port P] the ingestion-gate HTTP service
 
 Global option ``--debug`` shows tracebacks. Results go to stdout, progress and errors to
 stderr. Any ``ForestError`` is printed as one ``error: ...`` line with exit status 1 (usage
@@ -329,6 +330,27 @@ def record_incident(
 
     folder = record(evaluation_id, store, out, from_override)
     typer.echo(f"recorded {evaluation_id} into {folder}", err=True)
+
+
+@app.command()
+def serve(
+    store: StoreOption = DEFAULT_STORE,
+    host: Annotated[str, typer.Option("--host", help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", help="rules-tier worker threads")] = 2,
+    queue_size: Annotated[
+        int, typer.Option("--queue-size", help="work in flight past which POSTs get 429")
+    ] = 256,
+) -> None:
+    """Serve the ingestion gate over HTTP (POST /v1/evaluations); the store's single writer."""
+    import uvicorn
+
+    from agent.service import create_app
+    from agent.settings import Settings
+
+    application = create_app(Settings(store=store), workers=workers, queue_size=queue_size)
+    typer.echo(f"forest gate on http://{host}:{port} for {store}", err=True)
+    uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
 
 
 def main() -> None:

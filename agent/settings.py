@@ -60,6 +60,9 @@ class Settings(BaseSettings):
         "fills its arguments (small local models); none: no tool calling",
     )
     llm_forced_tool_rounds: int = Field(default=2, ge=0, le=10)
+    api_token: SecretStr | None = Field(
+        default=None, description="`forest serve`: bearer token every request must carry"
+    )
 
     @property
     def llm_configured(self) -> bool:

@@ -1,0 +1,50 @@
+"""The eval suite with the LLM tier, replayed from one cassette per incident.
+
+Recorded by ``make record`` from the real llama.cpp server (270M Gemma 3): the floors are
+that every verdict is schema-valid and fully grounded whatever the model answered; its
+accuracy is reported by ``forest eval --reasoner llm``, not asserted.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cassettes import vcr_config as shared_vcr_config
+
+from agent.settings import Settings
+from evals.incident import load_suite
+from evals.runner import DEFAULT_INCIDENTS, run_case
+
+pytestmark = [pytest.mark.vcr, pytest.mark.block_network]
+
+CASES = [c.folder for c in load_suite(DEFAULT_INCIDENTS)]
+LLM = Settings(
+    reasoner="llm",
+    llm_base_url=os.environ.get("FOREST_RECORD_BASE_URL", "http://127.0.0.1:8765/v1"),
+    llm_model="gemma3-270m",
+    llm_api_key="not-a-real-key",
+    llm_max_retries=0,
+    llm_timeout_s=600,
+    llm_structured_output="json_object",
+    llm_tool_choice="none",
+    llm_max_repairs=1,
+)
+
+
+@pytest.fixture(scope="module")
+def vcr_config() -> dict[str, Any]:
+    return shared_vcr_config()
+
+
+@pytest.mark.parametrize("folder", CASES, ids=lambda p: Path(p).name)
+def test_llm_verdict_is_schema_valid_and_grounded(folder: Path, vcr: Any, record_mode: str):
+    result = run_case(folder, "llm", settings=LLM)
+    assert result.error is None, result.error
+    assert result.grades["schema"].passed, result.grades["schema"]
+    assert result.grades["grounded"].passed, result.grades["grounded"]
+    assert result.cost.llm_calls >= 1 and result.cost.prompt_tokens > 0
+    if record_mode == "none":
+        assert vcr.all_played, f"{folder.name}: cassette has unplayed interactions"

@@ -1,0 +1,256 @@
+"""The ingestion-gate service through the real app (TestClient) and a real `forest serve`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from agent.llm import ChatResult
+from agent.service import create_app
+from agent.settings import Settings
+
+BODY = {
+    "evaluation_id": "api-001",
+    "output_id": "out-002",
+    "source_kind": "human",
+    "source_id": "rev-bob",
+    "claim": "false_positive",
+    "comment": "wrong!!",
+    "created_at": "2025-03-10T12:12:00Z",
+}
+SENSOR_ANSWER = {
+    "category": "sensor_fault",
+    "failing_node": "cam-t01-s02-c01",
+    "causal_path": [],
+    "action": {"kind": "hardware_maintenance"},
+    "confidence": 0.8,
+    "summary": "focus dropped before capture (E4)",
+    "evidence_ids": ["E4"],
+}
+
+
+class FakeModel:
+    """Answers every chat with one verdict draft, after ``gate`` is set."""
+
+    model = "fake-1"
+
+    def __init__(self, gate: threading.Event | None = None) -> None:
+        self.gate = gate
+
+    def chat(self, messages: Any, *, tools=None, tool_choice=None, response_format=None):
+        if self.gate is not None:
+            assert self.gate.wait(30), "test never released the fake model"
+        return ChatResult(content=json.dumps(SENSOR_ANSWER))
+
+
+@pytest.fixture
+def store(small_store: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copy(small_store, tmp_path / "gate.duckdb"))
+
+
+def settings(store: Path, **kw: Any) -> Settings:
+    return Settings(store=store, llm_structured_output="json_object", **kw)
+
+
+def store_verdicts(store: Path) -> dict[str, list[str]]:
+    con = duckdb.connect(str(store), read_only=True)
+    try:
+        rows = con.execute("SELECT evaluation_id, reasoner FROM verdicts").fetchall()
+    finally:
+        con.close()
+    out: dict[str, list[str]] = {}
+    for evaluation_id, reasoner in rows:
+        out.setdefault(evaluation_id, []).append(reasoner)
+    return out
+
+
+def test_bad_bodies_get_422_naming_the_fields(store: Path) -> None:
+    with TestClient(create_app(settings(store))) as client:
+        bad = {**BODY, "claim": "blurry", "output_id": ""}
+        del bad["created_at"]
+        r = client.post("/v1/evaluations", json=bad)
+        assert r.status_code == 422
+        assert r.json()["fields"] == ["claim", "created_at", "output_id"]
+        r = client.post("/v1/evaluations", json={**BODY, "extra": 1})
+        assert r.status_code == 422 and r.json()["fields"] == ["extra"]
+        r = client.post(
+            "/v1/evaluations", content=b"{not json", headers={"content-type": "application/json"}
+        )
+        assert r.status_code == 422
+
+
+def test_a_retry_gets_the_same_answer_and_no_second_verdict(store: Path) -> None:
+    with TestClient(create_app(settings(store))) as client:
+        first = client.post("/v1/evaluations", json=BODY)
+        again = client.post("/v1/evaluations", json=BODY)
+        assert first.status_code == again.status_code == 200
+        assert first.json() == again.json()
+        answer = first.json()
+        assert (answer["decision"], answer["category"]) == ("hold", "sensor_fault")
+        assert answer["verdict_url"].endswith("/v1/verdicts/api-001")
+        other = client.post("/v1/evaluations", json={**BODY, "claim": "wrong_class"})
+        assert other.status_code == 409
+        status = client.get("/v1/evaluations/api-001/status").json()
+        assert status == {
+            "evaluation_id": "api-001",
+            "status": "decided",
+            "decision": "hold",
+            "llm_investigation": "none",
+            "verdicts": 1,
+        }
+        verdict = client.get("/v1/verdicts/api-001").json()
+        assert verdict["verdict_id"] == answer["verdict_id"]
+        assert verdict["provenance"]["reasoner"] == "rules"
+        assert client.get("/v1/verdicts/nope").status_code == 404
+        assert client.get("/v1/evaluations/nope/status").status_code == 404
+    assert store_verdicts(store)["api-001"] == ["rules"]  # flushed once on shutdown
+
+
+def test_bearer_token_is_required_when_set(store: Path) -> None:
+    app = create_app(settings(store, api_token=SecretStr("s3cret")))
+    with TestClient(app) as client:
+        assert client.post("/v1/evaluations", json=BODY).status_code == 401
+        wrong = {"Authorization": "Bearer nope"}
+        assert client.get("/v1/verdicts/api-001", headers=wrong).status_code == 401
+        assert client.get("/metrics").status_code == 401
+        assert client.get("/healthz").status_code == 200
+        ok = {"Authorization": "Bearer s3cret"}
+        assert client.post("/v1/evaluations", json=BODY, headers=ok).status_code == 200
+
+
+def test_a_full_queue_answers_429_with_retry_after(store: Path) -> None:
+    release = threading.Event()
+    # every rules verdict is below 0.99, so each one queues an LLM investigation
+    app = create_app(settings(store, train_confidence=0.99), model=FakeModel(release), queue_size=1)
+    with TestClient(app) as client:
+        assert client.post("/v1/evaluations", json=BODY).json()["llm_investigation"] == "queued"
+        r = client.post("/v1/evaluations", json={**BODY, "evaluation_id": "api-002"})
+        assert r.status_code == 429 and r.headers["Retry-After"] == "1"
+        assert client.get("/v1/evaluations/api-002/status").status_code == 404  # not accepted
+        assert "forest_queue_depth 1" in client.get("/metrics").text
+        release.set()
+        deadline = time.monotonic() + 30
+        while client.get("/v1/evaluations/api-001/status").json()["llm_investigation"] == "queued":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert (
+            client.post("/v1/evaluations", json={**BODY, "evaluation_id": "api-002"}).status_code
+            == 200
+        )
+        latest = client.get("/v1/verdicts/api-001").json()
+        assert latest["provenance"]["reasoner"] == "llm" and latest["category"] == "sensor_fault"
+        metrics = client.get("/metrics").text
+    for line in (
+        'forest_http_requests_total{method="POST",route="/v1/evaluations",status="429"} 1',
+        'forest_gate_decisions_total{decision="hold"} 2',
+        'forest_llm_investigations_total{result="done"} 1',
+        'forest_investigation_seconds_count{tier="rules"} 2',
+    ):
+        assert line in metrics
+
+
+def test_a_queued_llm_investigation_resumes_after_a_crash_exactly_once(store: Path) -> None:
+    stuck = threading.Event()
+    crashed = create_app(
+        settings(store, train_confidence=0.99), model=FakeModel(stuck), flush_interval=3600
+    )
+    client = TestClient(crashed).__enter__()  # never shut down cleanly: a crash
+    assert client.post("/v1/evaluations", json=BODY).status_code == 200
+    restarted = create_app(settings(store, train_confidence=0.99), model=FakeModel())
+    with TestClient(restarted) as again:
+        deadline = time.monotonic() + 30
+        while again.get("/v1/evaluations/api-001/status").json()["llm_investigation"] == "queued":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        # the crashed process's model answers late; its verdict must not be recorded
+        stuck.set()
+        old = crashed.state.gate
+        old._llm.shutdown(wait=True)
+        old.store.close()
+        assert again.get("/v1/evaluations/api-001/status").json()["verdicts"] == 2
+    assert sorted(store_verdicts(store)["api-001"]) == ["llm", "rules"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _serve(store: Path, port: int) -> subprocess.Popen[bytes]:
+    forest = Path(sys.executable).with_name("forest")
+    proc = subprocess.Popen(
+        [str(forest), "serve", "--store", str(store), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            pass
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        assert time.monotonic() < deadline, "forest serve did not come up"
+        time.sleep(0.2)
+
+
+def test_killing_the_server_mid_burst_loses_no_accepted_evaluation(store: Path) -> None:
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    bodies = [
+        {**BODY, "evaluation_id": f"burst-{i:03d}", "output_id": f"out-00{1 + i % 6}"}
+        for i in range(60)
+    ]
+    accepted: list[str] = []
+    proc = _serve(store, port)
+
+    def post(body: dict[str, Any]) -> None:
+        try:
+            r = httpx.post(f"{base}/v1/evaluations", json=body, timeout=10)
+        except httpx.TransportError:
+            return
+        if r.is_success:
+            accepted.append(body["evaluation_id"])
+
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            futures = [pool.submit(post, b) for b in bodies]
+            deadline = time.monotonic() + 60
+            while len(accepted) < 10 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            proc.send_signal(signal.SIGKILL)
+            for f in futures:
+                f.result()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert 10 <= len(accepted) < len(bodies)
+    proc = _serve(store, port)
+    try:
+        for evaluation_id in accepted:
+            status = httpx.get(f"{base}/v1/evaluations/{evaluation_id}/status").json()
+            assert (status["status"], status["verdicts"]) == ("decided", 1), status
+        for body in bodies:  # clients retry whatever got no answer
+            assert httpx.post(f"{base}/v1/evaluations", json=body, timeout=30).is_success
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    verdicts = store_verdicts(store)
+    assert all(verdicts.get(b["evaluation_id"]) == ["rules"] for b in bodies)
