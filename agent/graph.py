@@ -164,7 +164,9 @@ def route_node(state: InvestigationState, runtime: Ctx) -> dict[str, Any]:
     evaluation, draft = state["evaluation"], state["draft"]
     assert draft is not None
     reliability = evaluation_reliability(evaluation, state["evidence"])
-    action, to_training = route(draft, reliability, train_confidence=ctx.settings.train_confidence)
+    action, to_training = route(
+        draft, reliability, state["evidence"], train_confidence=ctx.settings.train_confidence
+    )
     session = ctx.session
     provenance = Provenance(
         reasoner="llm" if session else "rules",

@@ -21,10 +21,26 @@ from agent.schemas import (
     VerdictDraft,
 )
 
-__all__ = ["UNGROUNDED_CONFIDENCE_CAP", "evaluation_reliability", "gate_for", "ground", "route"]
+__all__ = [
+    "UNGROUNDED_CONFIDENCE_CAP",
+    "evaluation_reliability",
+    "gate_for",
+    "ground",
+    "out_of_spec_before_capture",
+    "route",
+]
 
 UNGROUNDED_CONFIDENCE_CAP = 0.4
 _NEEDS_NODE = set(ACTION_FOR_CATEGORY) - {"evaluation_unreliable", "inconclusive"}
+# The component kinds (tools/contract.py) a category may blame; others may name any node.
+_KINDS_FOR_CATEGORY = {
+    "model_error": {"model"},
+    "distribution_shift": {"model"},
+    "sensor_fault": {"sensor", "capture"},
+    "threshold_miscalibration": {"threshold"},
+    "policy_misresolution": {"policy"},
+    "data_pipeline_regression": {"capture", "transform", "model", "tracker", "fusion", "sink"},
+}
 _CITATION = re.compile(r"\bE\d+\b")
 
 
@@ -49,6 +65,13 @@ def ground(
         node = None
     if category in _NEEDS_NODE and node is None:
         notes.append(f"{category} names no lineage node: verdict made inconclusive")
+        category, confidence = "inconclusive", min(confidence, 0.3)
+    allowed = _KINDS_FOR_CATEGORY.get(category)
+    if node is not None and allowed is not None and lineage.kind(node) not in allowed:
+        notes.append(
+            f"{category} cannot be located at {node!r}, a {lineage.kind(node) or 'untyped'} "
+            "node: verdict made inconclusive"
+        )
         category, confidence = "inconclusive", min(confidence, 0.3)
     if category in ("evaluation_unreliable", "inconclusive"):
         node = None
@@ -155,10 +178,28 @@ def evaluation_reliability(
     )
 
 
+def out_of_spec_before_capture(evidence: list[Evidence]) -> list[str]:
+    """Major pipeline anomalies (computed by code) that began before the capture."""
+    return [
+        f"{f.signal} on {f.node or e.node or '-'} ({e.id})"
+        for e in evidence
+        for f in e.flags
+        if f.severity == "major"
+        and f.relative != "after_capture"
+        and not f.signal.startswith("evaluator.")
+    ]
+
+
 def route(
-    draft: VerdictDraft, reliability: EvaluationReliability, *, train_confidence: float
+    draft: VerdictDraft,
+    reliability: EvaluationReliability,
+    evidence: list[Evidence],
+    *,
+    train_confidence: float,
 ) -> tuple[ActionPlan, bool]:
-    """The action follows the category; only a confident, reliable model error trains."""
+    """The action follows the category. Only a confident model error, judged by a reliable
+    evaluator, on a pipeline whose sweep shows nothing out of spec before capture, trains —
+    whatever the reasoner claimed."""
     kind = ACTION_FOR_CATEGORY[draft.category]
     action = draft.action
     if action.kind != kind:
@@ -171,6 +212,7 @@ def route(
         draft.category == "model_error"
         and reliability.reliable is True
         and draft.confidence >= train_confidence
+        and not out_of_spec_before_capture(evidence)
     )
     return action, to_training
 

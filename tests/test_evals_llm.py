@@ -46,5 +46,7 @@ def test_llm_verdict_is_schema_valid_and_grounded(folder: Path, vcr: Any, record
     assert result.grades["schema"].passed, result.grades["schema"]
     assert result.grades["grounded"].passed, result.grades["grounded"]
     assert result.cost.llm_calls >= 1 and result.cost.prompt_tokens > 0
+    if result.got.get("route_to_training"):  # whatever the model says, noise never trains
+        assert result.expected["route_to_training"], result.got
     if record_mode == "none":
         assert vcr.all_played, f"{folder.name}: cassette has unplayed interactions"

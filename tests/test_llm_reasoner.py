@@ -227,3 +227,40 @@ def test_rules_verdict_ignores_instructions_in_comments(small_store, comment):
         evaluation = inv.load_evaluation("ev-002").model_copy(update={"comment": comment})
         verdict = inv.investigate(evaluation)
     assert (verdict.category, verdict.failing_node) == ("sensor_fault", "cam-t01-s02-c01")
+
+
+def test_category_must_fit_the_kind_of_node_it_blames(small_store):
+    # recorded from the real 270M model: "model_error" located at a camera, confidence 1.0
+    verdict, _ = run(
+        small_store,
+        [
+            answer(
+                category="model_error",
+                failing_node="cam-t01-s02-c01",
+                confidence=1.0,
+                action={"kind": "train_model"},
+            )
+        ],
+        llm_tool_choice="none",
+    )
+    assert verdict.category == "inconclusive" and not verdict.route_to_training
+    assert any("sensor node" in n for n in verdict.provenance.grounding_notes)
+
+
+def test_model_error_never_trains_when_the_sweep_shows_an_out_of_spec_anomaly(small_store):
+    # ev-002's camera is defocused before capture (a major flag computed by code)
+    verdict, _ = run(
+        small_store,
+        [
+            answer(
+                category="model_error",
+                failing_node="detector",
+                confidence=0.99,
+                evidence_ids=["E10"],
+                action={"kind": "train_model"},
+            )
+        ],
+        llm_tool_choice="none",
+    )
+    assert verdict.category == "model_error" and verdict.confidence == 0.99
+    assert not verdict.route_to_training and verdict.gate == "hold"
