@@ -50,3 +50,27 @@ def test_llm_verdict_is_schema_valid_and_grounded(folder: Path, vcr: Any, record
         assert result.expected["route_to_training"], result.got
     if record_mode == "none":
         assert vcr.all_played, f"{folder.name}: cassette has unplayed interactions"
+
+
+def test_a_recorded_schema_invalid_answer_is_repaired(record_mode: str):
+    """Incident 018, as the real 270M model answered it: confidence 2.76 is rejected by
+    pydantic, the repair turn carries the validation error, the second answer is valid."""
+    if record_mode != "none":
+        pytest.skip("replay-only check of an existing recording")
+    import vcr as vcrlib
+    from cassettes import ReadableYaml
+
+    name = "018_model_regression_s7s_000016"
+    folder = next(c for c in CASES if c.name == name)
+    config = {k: v for k, v in shared_vcr_config().items() if k != "allow_playback_repeats"}
+    player = vcrlib.VCR(record_mode="none", **config)
+    player.register_serializer("yaml", ReadableYaml())
+    path = Path(__file__).parent / "cassettes" / "test_evals_llm"
+    cassette_file = path / f"test_llm_verdict_is_schema_valid_and_grounded[{name}].yaml"
+    with player.use_cassette(str(cassette_file), serializer="yaml") as cassette:
+        result = run_case(folder, "llm", settings=LLM)
+        second = cassette.requests[1].body
+    assert cassette.play_count == 2 and b"could not be used" in second and b"2.76" in second
+    assert result.error is None and result.cost.llm_calls == 2
+    assert result.got["category"] != "inconclusive"  # the repaired answer was used
+    assert result.grades["schema"].passed and result.grades["grounded"].passed
