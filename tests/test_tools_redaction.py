@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from conftest import FAKE_KEY
 
 from tools.registry import TOOLS
 
 SECRETS = (
-    "sk-abcdefghijklmnopqrstuvwx",
+    FAKE_KEY,
     "abc.def.ghijklmnop",
     "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC",
     "BEGIN PRIVATE KEY",
