@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from agent.schemas import Verdict
+from tools.lineage import to_db
 from tools.store import open_writable
 
 __all__ = ["append_verdicts"]
@@ -24,7 +25,7 @@ def append_verdicts(store: str | Path, verdicts: Iterable[Verdict]) -> int:
             v.verdict_id,
             v.evaluation_id,
             v.output_id,
-            v.provenance.started_at.replace(tzinfo=None),
+            to_db(v.provenance.started_at),
             v.category,
             v.failing_node,
             v.action.kind,

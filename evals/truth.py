@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evals.incident import failure_classes
+
 __all__ = ["Score", "load_truth", "score", "truth_path"]
 
 
@@ -24,11 +26,6 @@ def load_truth(store: Path) -> dict[str, dict[str, Any]]:
     path = truth_path(store)
     with path.open(encoding="utf-8") as fh:
         return {row["evaluation_id"]: row for row in map(json.loads, filter(str.strip, fh))}
-
-
-def _failure_class(tags: list[str]) -> str:
-    levels = {"easy", "medium", "hard", "red_herring", "multi_fault"}
-    return next((t for t in tags if t not in levels), "unknown")
 
 
 @dataclass
@@ -93,7 +90,7 @@ def score(verdicts: Iterable[Any], truth: dict[str, dict[str, Any]]) -> Score:
         result.train_tp += v.route_to_training and t["route_to_training"]
         result.train_fp += v.route_to_training and not t["route_to_training"]
         result.train_fn += (not v.route_to_training) and t["route_to_training"]
-        row = result.by_class[_failure_class(t.get("tags", []))]
+        row = result.by_class[next(iter(failure_classes(t.get("tags", []))), "unknown")]
         row[0] += 1
         row[1] += cat_ok
         row[2] += node_ok
