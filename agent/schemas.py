@@ -28,6 +28,7 @@ __all__ = [
     "GateDecision",
     "Hypothesis",
     "HypothesisStatus",
+    "Override",
     "Provenance",
     "Role",
     "Verdict",
@@ -209,6 +210,27 @@ class Verdict(BaseModel):
     confidence: float = Field(ge=0.0, le=1.0)
     summary: str
     provenance: Provenance
+
+
+class Override(BaseModel):
+    """A human's correction of a verdict (from Slack or the API); feeds new regression cases."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    override_id: str = Field(min_length=1, max_length=200)
+    verdict_id: str = Field(min_length=1, max_length=200, description="verdict corrected")
+    evaluation_id: str = Field(min_length=1, max_length=200)
+    created_at: dt.datetime
+    author: str = Field(min_length=1, max_length=200, description="who overrode it")
+    category: Category
+    failing_node: str | None = Field(default=None, max_length=200)
+    action: ActionKind
+    reason: str | None = Field(default=None, max_length=3000)
+
+    @field_validator("created_at")
+    @classmethod
+    def _aware(cls, value: dt.datetime) -> dt.datetime:
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 class GateDecision(BaseModel):

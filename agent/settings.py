@@ -64,6 +64,29 @@ class Settings(BaseSettings):
         default=None, description="`forest serve`: bearer token every request must carry"
     )
 
+    public_url: str | None = Field(
+        default=None,
+        description="`forest serve`: the URL people reach it at (links in Slack posts); "
+        "defaults to the request's own URL",
+    )
+    slack_bot_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("FOREST_SLACK_BOT_TOKEN", "SLACK_BOT_TOKEN"),
+        description="Slack bot token (xoxb-...); with the signing secret, mounts /slack/events",
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("FOREST_SLACK_SIGNING_SECRET", "SLACK_SIGNING_SECRET"),
+        description="Slack app signing secret; requests whose signature fails get 401",
+    )
+    slack_api_url: str = Field(
+        default="https://slack.com/api/", description="Slack Web API base URL"
+    )
+
+    @property
+    def slack_configured(self) -> bool:
+        return self.slack_bot_token is not None and self.slack_signing_secret is not None
+
     @property
     def llm_configured(self) -> bool:
         return self.llm_base_url is not None or self.llm_api_key is not None

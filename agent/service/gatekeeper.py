@@ -1,0 +1,258 @@
+"""The gatekeeper: accepts evaluations, decides them with the rules tier, escalates to the
+LLM tier, answers Slack's requests, and is the store's single writer.
+
+Backpressure: rules decisions in flight plus queued LLM investigations never exceed
+``queue_size``; past it a POST gets 429 with ``Retry-After`` and nothing is journaled.
+A flusher copies journaled evaluations, verdicts and overrides into the store every
+``flush_interval`` seconds, skipping rows already there (a crash mid-flush never
+duplicates); between flushes other processes may open the store read-only.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Literal
+
+from agent.llm import ChatModel
+from agent.persist import write_evaluations, write_overrides, write_verdicts
+from agent.schemas import Evaluation, Override, Verdict
+from agent.service.journal import Journal, journal_path
+from agent.service.metrics import Metrics
+from agent.service.storegate import StoreGate
+from agent.settings import Settings
+from tools.errors import ForestError, NotFoundError
+from tools.store import open_writable
+
+__all__ = ["Gatekeeper", "QueueFullError"]
+
+log = logging.getLogger(__name__)
+
+
+class QueueFullError(ForestError):
+    """Too much work in flight; the client should retry after a while."""
+
+
+class Gatekeeper:
+    """Accepts evaluations, decides them with the rules tier, escalates to the LLM tier."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        model: ChatModel | None,
+        workers: int,
+        llm_workers: int,
+        queue_size: int,
+        flush_interval: float,
+    ) -> None:
+        self.settings = settings
+        self.llm_enabled = model is not None or settings.llm_configured
+        self.store = StoreGate(Path(settings.store), settings, model)
+        self.journal = Journal(journal_path(Path(settings.store)))
+        self.metrics = Metrics()
+        self.queue_size = queue_size
+        self.flush_interval = flush_interval
+        self._rules = ThreadPoolExecutor(workers, thread_name_prefix="forest-rules")
+        self._llm = ThreadPoolExecutor(llm_workers, thread_name_prefix="forest-llm")
+        self._lock = threading.Lock()
+        self._inflight: dict[str, Future[dict[str, Any]]] = {}
+        self._llm_queued = 0
+        self._stop = threading.Event()
+        self._flusher = threading.Thread(target=self._flush_loop, name="forest-flush", daemon=True)
+
+    @property
+    def depth(self) -> int:
+        return len(self._inflight) + self._llm_queued
+
+    def start(self) -> None:
+        pending, queued = self.journal.pending()
+        with self._lock:
+            for evaluation_id in pending:
+                self._submit_locked(self.journal.evaluation(evaluation_id))
+            for evaluation_id in queued:
+                if self.llm_enabled:
+                    self._enqueue_llm_locked(evaluation_id)
+        self._flusher.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._rules.shutdown(wait=True, cancel_futures=True)
+        self._llm.shutdown(wait=True, cancel_futures=True)
+        self._flusher.join()
+        self.flush()
+        self.store.close()
+        self.journal.close()
+
+    def submit(self, evaluation: Evaluation) -> Future[dict[str, Any]]:
+        """The future answer; joins an in-flight one for the same id; QueueFullError if full."""
+        with self._lock:
+            future = self._inflight.get(evaluation.evaluation_id)
+            if future is not None:
+                return future
+            if self.depth >= self.queue_size:
+                raise QueueFullError(f"{self.depth} evaluations in flight")
+            return self._submit_locked(evaluation)
+
+    def _submit_locked(self, evaluation: Evaluation) -> Future[dict[str, Any]]:
+        future = self._rules.submit(self._decide, evaluation)
+        evaluation_id = evaluation.evaluation_id
+        self._inflight[evaluation_id] = future
+
+        def done(_: Future[dict[str, Any]]) -> None:
+            with self._lock:
+                self._inflight.pop(evaluation_id, None)
+
+        future.add_done_callback(done)
+        return future
+
+    def _decide(self, evaluation: Evaluation) -> dict[str, Any]:
+        answer = self.journal.accept(evaluation)
+        if answer is not None:
+            return answer
+        started = time.perf_counter()
+        with self.store.investigator(llm=False) as inv:
+            verdict = inv.investigate(evaluation)
+        self.metrics.observe("rules", time.perf_counter() - started)
+        escalate = self.should_escalate(verdict)
+        answer = {
+            "evaluation_id": evaluation.evaluation_id,
+            "decision": verdict.gate,
+            "verdict_id": verdict.verdict_id,
+            "category": verdict.category,
+            "confidence": verdict.confidence,
+            "llm_investigation": "queued" if escalate else "none",
+        }
+        self.journal.decide(verdict, answer, escalate)
+        with self.metrics.lock:
+            self.metrics.decisions[verdict.gate] += 1
+        if escalate:
+            with self._lock:
+                self._enqueue_llm_locked(evaluation.evaluation_id)
+        return answer
+
+    def should_escalate(self, verdict: Verdict) -> bool:
+        """Whether a rules verdict deserves an LLM investigation (when an LLM is set up)."""
+        return self.llm_enabled and (
+            verdict.category == "inconclusive"
+            or verdict.confidence < self.settings.train_confidence
+        )
+
+    def _enqueue_llm_locked(self, evaluation_id: str) -> None:
+        self._llm_queued += 1
+        self._llm.submit(self._investigate_llm, evaluation_id)
+
+    def _investigate_llm(self, evaluation_id: str) -> None:
+        started = time.perf_counter()
+        verdict: Verdict | None = None
+        try:
+            evaluation = self.journal.evaluation(evaluation_id)
+            with self.store.investigator(llm=True) as inv:
+                verdict = inv.investigate(evaluation)
+        except ForestError as exc:
+            log.warning("LLM investigation of %s failed: %s", evaluation_id, exc)
+        finally:
+            with self._lock:
+                self._llm_queued -= 1
+        if self._stop.is_set() and verdict is None:
+            return  # shutting down: leave it queued in the journal for the next start
+        self.metrics.observe("llm", time.perf_counter() - started)
+        if self.journal.finish_llm(evaluation_id, verdict):
+            with self.metrics.lock:
+                self.metrics.llm["done" if verdict else "failed"] += 1
+
+    # -- on behalf of people (Slack) ---------------------------------------------------
+
+    def investigate_now(self, evaluation_id: str, tier: Literal["rules", "llm"]) -> Verdict:
+        """Investigate a known evaluation (posted here or in the store) and journal it.
+
+        Raises NotFoundError for an unknown id. Blocks for as long as the tier takes.
+        """
+        started = time.perf_counter()
+        evaluation = self.journal.find_evaluation(evaluation_id)
+        with self.store.investigator(llm=tier == "llm") as inv:
+            if evaluation is None:
+                evaluation = inv.load_evaluation(evaluation_id)
+            verdict = inv.investigate(evaluation, strict=True)
+        self.metrics.observe(tier, time.perf_counter() - started)
+        self.journal.record(evaluation, verdict)
+        return verdict
+
+    def find_verdict(self, verdict_id: str) -> Verdict | None:
+        """A verdict by id, from the journal or else the store."""
+        verdict = self.journal.verdict(verdict_id)
+        if verdict is not None:
+            return verdict
+        with self.store.investigator(llm=False) as inv:
+            row = inv.con.execute(
+                "SELECT verdict FROM verdicts WHERE verdict_id = ?", [verdict_id]
+            ).fetchone()
+        return Verdict.model_validate_json(row[0]) if row else None
+
+    def override(self, override: Override) -> bool:
+        """Journal a human's correction of a known verdict; False if already journaled."""
+        verdict = self.find_verdict(override.verdict_id)
+        if verdict is None or verdict.evaluation_id != override.evaluation_id:
+            raise NotFoundError(
+                f"no verdict {override.verdict_id!r} for evaluation {override.evaluation_id!r}"
+            )
+        added = self.journal.add_override(override)
+        if added:
+            self.metrics.feedback("override")
+        return added
+
+    def agree(self, verdict_id: str, author: str) -> bool:
+        """Journal that ``author`` agrees with a known verdict; False if they already had."""
+        if self.find_verdict(verdict_id) is None:
+            raise NotFoundError(f"no verdict {verdict_id!r}")
+        added = self.journal.add_agreement(verdict_id, author)
+        if added:
+            self.metrics.feedback("agree")
+        return added
+
+    # -- the single writer -------------------------------------------------------------
+
+    def _flush_loop(self) -> None:
+        while not self._stop.wait(self.flush_interval):
+            try:
+                self.flush()
+            except ForestError as exc:
+                log.warning("flushing into the store failed (will retry): %s", exc)
+
+    def flush(self) -> int:
+        """Copy journaled evaluations, verdicts and overrides into the store in one
+        transaction; returns the rows written."""
+        rows = self.journal.unflushed()
+        overrides = self.journal.unflushed_overrides()
+        if not rows and not overrides:
+            return 0
+        evaluations = {
+            e.evaluation_id: e for e in (Evaluation.model_validate_json(r[1]) for r in rows)
+        }
+        verdicts = [Verdict.model_validate_json(r[2]) for r in rows]
+        corrections = [Override.model_validate_json(r[1]) for r in overrides]
+        with self.store.writing() as path:
+            con = open_writable(path)
+            try:
+                con.execute("BEGIN")
+                write_evaluations(con, evaluations.values())
+                ids = [v.verdict_id for v in verdicts]
+                there = {
+                    r[0]
+                    for r in con.execute(
+                        "SELECT verdict_id FROM verdicts WHERE list_contains(?, verdict_id)", [ids]
+                    ).fetchall()
+                }
+                written = write_verdicts(con, [v for v in verdicts if v.verdict_id not in there])
+                written += write_overrides(con, corrections)
+                con.execute("COMMIT")
+            finally:
+                con.close()
+        if rows:
+            self.journal.mark_flushed(rows[-1][0])
+        if overrides:
+            self.journal.mark_overrides_flushed(overrides[-1][0])
+        return written

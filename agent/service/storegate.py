@@ -1,0 +1,85 @@
+"""Read-only investigators for the service's workers, and brief exclusive windows to write.
+
+DuckDB cannot hold one file read-only and writable in the same process, and investigations
+need the hardened read-only connection; so a write waits for running investigations,
+closes every idle read-only connection, writes, and lets readers reopen.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from agent.api import Investigator
+from agent.llm import ChatModel
+from agent.settings import Settings
+
+__all__ = ["StoreGate"]
+
+
+class StoreGate:
+    """Read-only investigators for the workers, and brief exclusive windows to write."""
+
+    def __init__(self, store: Path, settings: Settings, model: ChatModel | None) -> None:
+        self.store = store
+        self.rules_settings = settings.model_copy(update={"reasoner": "rules"})
+        self.llm_settings = settings.model_copy(update={"reasoner": "llm"})
+        self.model = model
+        self._cv = threading.Condition()
+        self._readers = 0
+        self._writing = False
+        self._idle: dict[bool, list[Investigator]] = {False: [], True: []}
+        self._idle[False].append(self._open(llm=False))  # fail fast on a bad store
+
+    def _open(self, *, llm: bool) -> Investigator:
+        if llm:
+            return Investigator(self.store, settings=self.llm_settings, model=self.model)
+        return Investigator(self.store, settings=self.rules_settings)
+
+    @contextmanager
+    def investigator(self, *, llm: bool) -> Iterator[Investigator]:
+        with self._cv:
+            while self._writing:
+                self._cv.wait()
+            self._readers += 1
+            pool = self._idle[llm]
+            inv = pool.pop() if pool else None
+        try:
+            if inv is None:
+                inv = self._open(llm=llm)
+            yield inv
+        finally:
+            with self._cv:
+                if inv is not None:
+                    self._idle[llm].append(inv)
+                self._readers -= 1
+                self._cv.notify_all()
+
+    @contextmanager
+    def writing(self) -> Iterator[Path]:
+        """Wait for running investigations, close every read-only connection, then write."""
+        with self._cv:
+            while self._writing:
+                self._cv.wait()
+            self._writing = True
+            while self._readers:
+                self._cv.wait()
+            self._close_idle()
+        try:
+            yield self.store
+        finally:
+            with self._cv:
+                self._writing = False
+                self._cv.notify_all()
+
+    def _close_idle(self) -> None:
+        for pool in self._idle.values():
+            for inv in pool:
+                inv.close()
+            pool.clear()
+
+    def close(self) -> None:
+        with self._cv:
+            self._close_idle()
