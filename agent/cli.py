@@ -14,7 +14,8 @@ Commands::
                                                       run the recorded-incident suite
     forest record-incident EVALUATION_ID --store PATH --out DIR [--from-override]
                                                       cut a regression incident from a store
-    forest serve [--store PATH] [--host H] [--port P] the ingestion-gate HTTP service
+    forest serve [--store PATH] [--host H] [--port P] the ingestion-gate HTTP service + Slack bot
+    forest overrides [--store PATH] [--json]          humans' overrides of verdicts
 
 Global option ``--debug`` shows tracebacks. Results go to stdout, progress and errors to
 stderr. Any ``ForestError`` is printed as one ``error: ...`` line with exit status 1 (usage
@@ -313,6 +314,55 @@ def eval_suite(
             typer.echo(f"regression: {line}", err=True)
         if worse:
             raise typer.Exit(1)
+
+
+@app.command()
+def overrides(
+    store: StoreOption = DEFAULT_STORE,
+    evaluation_id: Annotated[
+        str | None, typer.Option("--evaluation", help="only this evaluation's overrides")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines, one override each")] = False,
+) -> None:
+    """List humans' overrides of verdicts (from Slack), oldest first; feed one to
+    `forest record-incident --from-override`."""
+    from agent.overrides import list_overrides
+
+    rows = list_overrides(store, evaluation_id)
+    if as_json:
+        for row in rows:
+            typer.echo(json.dumps(row))
+        return
+    if not rows:
+        typer.echo("no overrides", err=True)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        "created_at",
+        "evaluation",
+        "verdict",
+        "author",
+        "category",
+        "node",
+        "action",
+        "reason",
+        "source",
+    )
+    for r in rows:
+        table.add_row(
+            r["created_at"],
+            r["evaluation_id"],
+            r["verdict_id"],
+            r["author"],
+            r["category"],
+            r["failing_node"] or "-",
+            r["action"],
+            (r["reason"] or "")[:80],
+            r["source"],
+        )
+    Console().print(table)
 
 
 @app.command("record-incident")

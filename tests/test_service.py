@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from agent.llm import ChatResult
+from agent.schemas import Verdict
 from agent.service import create_app
 from agent.settings import Settings
 
@@ -254,3 +256,52 @@ def test_killing_the_server_mid_burst_loses_no_accepted_evaluation(store: Path) 
         proc.wait(30)
     verdicts = store_verdicts(store)
     assert all(verdicts.get(b["evaluation_id"]) == ["rules"] for b in bodies)
+
+
+def test_posting_every_demo_evaluation_gates_each_and_train_matches_the_verdict(
+    tmp_path: Path,
+) -> None:
+    """The issue's acceptance: `forest serve` on the demo store, every evaluation posted."""
+    from evals.truth import load_truth, score
+    from tools.simulator import build_demo
+    from tools.store import open_readonly
+
+    store = tmp_path / "demo.duckdb"
+    build_demo(store, seed=7, size="small")
+    con = open_readonly(store)
+    try:
+        cur = con.execute("SELECT * FROM evaluations ORDER BY evaluation_id")
+        names = [d[0] for d in cur.description]
+        bodies = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    finally:
+        con.close()
+    for body in bodies:
+        body["created_at"] = body["created_at"].isoformat() + "Z"
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = _serve(store, port)
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(
+                pool.map(lambda b: httpx.post(f"{base}/v1/evaluations", json=b, timeout=60), bodies)
+            )
+        assert [a.status_code for a in answers] == [200] * len(bodies)
+        verdicts = []
+        for body, answer in zip(bodies, answers, strict=True):
+            decision = answer.json()
+            assert decision["evaluation_id"] == body["evaluation_id"]
+            assert decision["decision"] in ("train", "hold", "discard")
+            verdict = httpx.get(decision["verdict_url"]).json()
+            assert verdict["verdict_id"] == decision["verdict_id"]
+            assert (decision["decision"] == "train") == verdict["route_to_training"]
+            verdicts.append(Verdict.model_validate(verdict))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    assert len(bodies) >= 65
+    decisions = Counter(v.gate for v in verdicts)
+    assert decisions["train"] > 0 and decisions["hold"] + decisions["discard"] > 0
+    result = score(verdicts, load_truth(store)).as_dict()
+    assert result["training_precision"] >= 0.97 and result["training_recall"] > 0.5
+    flushed = store_verdicts(store)
+    assert all(flushed.get(b["evaluation_id"]) == ["rules"] for b in bodies)
