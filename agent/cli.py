@@ -234,11 +234,15 @@ def bench(
     ),
     samples: Annotated[int, typer.Option("--samples", help="random outputs per tool")] = 300,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="rebuild even if present")] = False,
+    gate_seconds: Annotated[
+        float, typer.Option("--gate-seconds", help="seconds of gate load per store; 0 skips")
+    ] = 30,
 ) -> None:
-    """Build a large store (10M logs, 1M runs, 20M health rows) and time every tool."""
+    """Build a large store (10M logs, 1M runs, 20M health rows), time every tool, a rules
+    investigation and the HTTP gate's sustained throughput."""
     from evals.bench import run_bench
 
-    run_bench(path, samples=samples, rebuild=rebuild, as_json=as_json)
+    run_bench(path, samples=samples, rebuild=rebuild, as_json=as_json, gate_seconds=gate_seconds)
 
 
 @app.command("eval")

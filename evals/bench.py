@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import random
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from functools import partial
@@ -22,13 +23,14 @@ from rich.table import Table
 from agent.api import Investigator
 from agent.settings import Settings
 from tools.registry import get_tool
-from tools.simulator import build_bench_store
+from tools.simulator import build_bench_store, build_demo
 from tools.store import open_readonly
 
 __all__ = ["run_bench"]
 
 TOOL_P95_TARGET_MS = 50.0
 BUILD_TARGET_S = 300.0
+GATE_TARGET_PER_S = 200.0
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -101,7 +103,23 @@ def _time(fn: Callable[[], Any]) -> float:
     return (time.perf_counter() - start) * 1000
 
 
-def run_bench(path: Path, *, samples: int, rebuild: bool, as_json: bool) -> dict[str, Any]:
+def _gate(path: Path, seconds: float, err: Console) -> dict[str, Any]:
+    """Gate throughput on the bench store and on a small demo store built for the purpose."""
+    from evals.bench_service import run_gate_bench
+
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="forest-gate-demo-") as tmp:
+        demo = Path(tmp) / "demo.duckdb"
+        build_demo(demo, seed=7, size="small")
+        for name, store in (("demo store (3k outputs)", demo), ("bench store", path)):
+            err.print(f"gate throughput on the {name}: {seconds:g} s of POSTs…")
+            out[name] = run_gate_bench(store, seconds)
+    return out
+
+
+def run_bench(
+    path: Path, *, samples: int, rebuild: bool, as_json: bool, gate_seconds: float = 30
+) -> dict[str, Any]:
     err = Console(stderr=True)
     report: dict[str, Any] = {"store": str(path)}
     if rebuild or not path.exists():
@@ -149,8 +167,14 @@ def run_bench(path: Path, *, samples: int, rebuild: bool, as_json: bool) -> dict
         "p50_ms": round(statistics.median(latencies), 1),
         "p95_ms": round(_pct(latencies, 0.95), 1),
     }
+    if gate_seconds > 0:
+        report["gate"] = _gate(path, gate_seconds, err)
     worst = max(t["p95_ms"] for t in report["tools"].values())
+    best_gate = max((g["evaluations_per_s"] for g in report.get("gate", {}).values()), default=None)
     report["targets"] = {
+        "gate_per_s": GATE_TARGET_PER_S,
+        "gate_per_s_best": best_gate,
+        "gate_met": best_gate is not None and best_gate >= GATE_TARGET_PER_S,
         "tool_p95_ms": TOOL_P95_TARGET_MS,
         "worst_tool_p95_ms": worst,
         "tool_p95_met": worst <= TOOL_P95_TARGET_MS,
@@ -177,7 +201,19 @@ def _print(console: Console, report: dict[str, Any]) -> None:
         f"rules investigation: p50 {inv['p50_ms']} ms, p95 {inv['p95_ms']} ms "
         f"over {inv['evaluations']} evaluations"
     )
+    for name, g in report.get("gate", {}).items():
+        console.print(
+            f"gate on the {name}: {g['evaluations_per_s']} evaluations/s sustained over "
+            f"{g['seconds']} s ({g['evaluations']} POSTs, {g['concurrency']} clients, "
+            f"{g['workers']} workers); POST latency p50 {g['p50_ms']} ms, p95 {g['p95_ms']} ms; "
+            f"statuses {g['statuses']}"
+        )
     t = report["targets"]
+    if t["gate_per_s_best"] is not None:
+        console.print(
+            f"gate throughput {t['gate_per_s_best']}/s (target {t['gate_per_s']:g}/s): "
+            f"{'met' if t['gate_met'] else 'MISSED'}"
+        )
     console.print(
         f"worst tool p95 {t['worst_tool_p95_ms']} ms (target {t['tool_p95_ms']} ms): "
         f"{'met' if t['tool_p95_met'] else 'MISSED'}"

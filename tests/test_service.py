@@ -305,3 +305,14 @@ def test_posting_every_demo_evaluation_gates_each_and_train_matches_the_verdict(
     assert result["training_precision"] >= 0.97 and result["training_recall"] > 0.5
     flushed = store_verdicts(store)
     assert all(flushed.get(b["evaluation_id"]) == ["rules"] for b in bodies)
+
+
+def test_the_gate_bench_measures_a_real_server(store: Path) -> None:
+    from evals.bench_service import run_gate_bench
+
+    report = run_gate_bench(store, seconds=2, concurrency=2)
+    assert report["evaluations"] > 0 and set(report["statuses"]) == {200}
+    assert report["evaluations_per_s"] == pytest.approx(
+        report["evaluations"] / report["seconds"], rel=0.05
+    )
+    assert 0 < report["p50_ms"] <= report["p95_ms"] <= report["p99_ms"]
