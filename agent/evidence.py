@@ -12,7 +12,7 @@ import duckdb
 from agent.schemas import Evidence
 from tools.base import ToolResult
 from tools.errors import NotFoundError
-from tools.registry import get_tool
+from tools.registry import TOOLS, get_tool
 
 __all__ = ["PlannedCall", "evidence_id", "finding", "run_calls"]
 
@@ -71,17 +71,25 @@ def run_calls(
     first_index: int,
     pool: Executor | None = None,
 ) -> list[Evidence]:
-    """Run ``calls`` (concurrently on ``pool``, one cursor each); number them in plan order."""
+    """Run ``calls`` (concurrently on ``pool``, one cursor each; the calls of a tool with a
+    batch form together, e.g. every ``get_run`` of a lineage); number them in plan order."""
+    groups: dict[str, list[int]] = {}
+    for i, call in enumerate(calls):
+        tool = TOOLS.get(call.tool)
+        key = call.tool if tool is not None and tool.batch is not None else f"{i}:{call.tool}"
+        groups.setdefault(key, []).append(i)
 
-    def one(call: PlannedCall) -> ToolResult:
+    def run(indices: list[int]) -> list[ToolResult]:
+        name = calls[indices[0]].tool
         try:
-            tool = get_tool(call.tool)
+            tool = get_tool(name)
         except NotFoundError as exc:  # the model asked for a tool that does not exist
-            return ToolResult.error(call.tool, str(exc))
-        return tool.call(con, call.arguments)
+            return [ToolResult.error(name, str(exc))]
+        return tool.call_many(con, [calls[i].arguments for i in indices])
 
-    results = list(pool.map(one, calls)) if pool and len(calls) > 1 else [one(c) for c in calls]
-    return [
-        to_evidence(first_index + i, call, result)
-        for i, (call, result) in enumerate(zip(calls, results, strict=True))
-    ]
+    batches = list(groups.values())
+    outcomes = list(pool.map(run, batches)) if pool and len(batches) > 1 else map(run, batches)
+    results: dict[int, ToolResult] = {}
+    for indices, outcome in zip(batches, outcomes, strict=True):
+        results.update(zip(indices, outcome, strict=True))
+    return [to_evidence(first_index + i, call, results[i]) for i, call in enumerate(calls)]

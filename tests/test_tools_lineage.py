@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tools.registry import get_tool
+
 CAM_A = "cam-t01-s01-c01"
 
 
@@ -104,3 +106,18 @@ def test_get_run_unknown_field_is_error(call):
     result = call("get_run", run_id="out-001/detector", verbose=True)
     assert result.status == "error"
     assert "verbose" in result.message
+
+
+def test_get_run_in_a_batch_gives_exactly_the_single_call_results(store_con):
+    """The sweep runs a lineage's get_run calls as one batch; grounding re-runs them singly."""
+    run_ids = [
+        r[0] for r in store_con.execute("SELECT run_id FROM runs ORDER BY run_id").fetchall()
+    ]
+    many = [{"run_id": i} for i in run_ids]
+    many += [{"run_id": run_ids[0]}, {"run_id": "out-001/nothing"}, {"run": "x"}]
+    tool = get_tool("get_run")
+    assert tool.batch is not None
+    batched = tool.call_many(store_con, many)
+    assert batched == [tool.call(store_con, args) for args in many]
+    assert [r.status for r in batched[-3:]] == ["ok", "no_data", "error"]
+    assert sum(bool(r.flags) for r in batched) >= 4  # the flagged runs above are among them

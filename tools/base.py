@@ -103,6 +103,8 @@ class Tool:
     name: str
     args_model: type[ToolArgs]
     fn: Callable[[duckdb.DuckDBPyConnection, Any], ToolResult]
+    # optional: the same results for many argument sets in fewer queries
+    batch: Callable[[duckdb.DuckDBPyConnection, list[Any]], list[ToolResult]] | None = None
 
     @property
     def description(self) -> str:
@@ -129,8 +131,26 @@ class Tool:
 
     def call(self, con: duckdb.DuckDBPyConnection, args: dict[str, Any] | ToolArgs) -> ToolResult:
         """Validate ``args``, run the tool, redact secrets; never raises for bad args or SQL."""
+        parsed = self._parse(args)
+        if isinstance(parsed, ToolResult):
+            return parsed
+        return self._guarded(lambda: [self.fn(con.cursor(), parsed)], 1)[0]
+
+    def call_many(
+        self, con: duckdb.DuckDBPyConnection, many: list[dict[str, Any]]
+    ) -> list[ToolResult]:
+        """``[call(con, a) for a in many]``, in one go when the tool has a ``batch`` form."""
+        if self.batch is None or len(many) < 2:
+            return [self.call(con, args) for args in many]
+        parsed = [self._parse(args) for args in many]
+        valid = [p for p in parsed if not isinstance(p, ToolResult)]
+        batch = self.batch
+        done = iter(self._guarded(lambda: batch(con.cursor(), valid), len(valid)))
+        return [p if isinstance(p, ToolResult) else next(done) for p in parsed]
+
+    def _parse(self, args: dict[str, Any] | ToolArgs) -> ToolArgs | ToolResult:
         try:
-            parsed = (
+            return (
                 args if isinstance(args, self.args_model) else self.args_model.model_validate(args)
             )
         except ValidationError as exc:
@@ -138,19 +158,24 @@ class Tool:
                 f"{'.'.join(map(str, e['loc'])) or 'args'}: {e['msg']}" for e in exc.errors()
             )
             return ToolResult.error(self.name, f"invalid arguments: {problems}")
+
+    def _guarded(self, run: Callable[[], list[ToolResult]], n: int) -> list[ToolResult]:
         try:
-            result = self.fn(con.cursor(), parsed)
+            results = run()
         except duckdb.Error as exc:
-            return ToolResult.error(self.name, f"query failed: {str(exc).splitlines()[0]}")
+            return [ToolResult.error(self.name, f"query failed: {str(exc).splitlines()[0]}")] * n
         except ForestError as exc:
-            return ToolResult.error(self.name, str(exc))
-        return result.model_copy(
-            update={
-                "data": redact(result.data),
-                "message": redact(result.message),
-                "flags": [f.model_copy(update={"detail": redact(f.detail)}) for f in result.flags],
-            }
-        )
+            return [ToolResult.error(self.name, str(exc))] * n
+        return [
+            r.model_copy(
+                update={
+                    "data": redact(r.data),
+                    "message": redact(r.message),
+                    "flags": [f.model_copy(update={"detail": redact(f.detail)}) for f in r.flags],
+                }
+            )
+            for r in results
+        ]
 
 
 _SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (

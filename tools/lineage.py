@@ -37,6 +37,7 @@ __all__ = [
     "get_lineage",
     "get_output",
     "get_run",
+    "get_runs",
     "load_model",
     "load_output",
     "load_runs",
@@ -68,15 +69,28 @@ EDGES_SQL = "SELECT parent_run_id, child_run_id FROM lineage_edges WHERE output_
 EVALUATION_SQL = "SELECT * FROM evaluations WHERE evaluation_id = ?"
 EVALUATIONS_OF_OUTPUT_SQL = """
     SELECT * FROM evaluations WHERE output_id = ? ORDER BY created_at, evaluation_id LIMIT ?"""
-RUN_SQL = "SELECT * FROM runs WHERE run_id = ?"
 MODEL_SQL = """
     SELECT model_id, version, component_id, released_at, recommended_threshold
     FROM models WHERE model_id = ? AND version = ? ORDER BY released_at LIMIT 1"""
-# the sample is bounded in time and size so the lookup stays cheap on a large store
+RUNS_BY_ID_SQL = "SELECT * FROM runs WHERE list_contains(?::VARCHAR[], run_id)"
+# Each run's baseline: its component's runs 24 h to 1 h before it, newest first, at most
+# BASELINE_SAMPLE of them (bounded so the lookup stays cheap on a large store); one scan
+# of runs for any number of runs asked about.
+RUN_BASELINES_SQL = """
+    WITH wanted AS (
+        SELECT unnest(?::INTEGER[]) AS i, unnest(?::VARCHAR[]) AS component_id,
+               unnest(?::TIMESTAMP[]) AS lo, unnest(?::TIMESTAMP[]) AS hi
+    )
+    SELECT w.i, r.metrics
+    FROM runs r JOIN wanted w
+      ON r.component_id = w.component_id AND r.started_at >= w.lo AND r.started_at <= w.hi
+    WHERE r.metrics IS NOT NULL
+    QUALIFY row_number() OVER (PARTITION BY w.i ORDER BY r.started_at DESC, r.run_id) <= ?"""
+# the same for one run: a filtered scan beats the join there
 RUN_BASELINE_SQL = """
-    SELECT metrics FROM runs
+    SELECT 0, metrics FROM runs
     WHERE component_id = ? AND started_at >= ? AND started_at <= ? AND metrics IS NOT NULL
-    ORDER BY started_at DESC LIMIT ?"""
+    ORDER BY started_at DESC, run_id LIMIT ?"""
 BASELINE_SAMPLE = 500  # ample for a median/MAD; decoding JSON dominates the cost
 BASELINE_MIN_RUNS = 5
 
@@ -233,20 +247,31 @@ def _numeric(value: Any) -> bool:
 
 
 def _metric_baselines(
-    con: duckdb.DuckDBPyConnection, run: dict[str, Any]
-) -> tuple[int, dict[str, list[float]]]:
-    start = run["started_at"] - dt.timedelta(hours=24)
-    end = run["started_at"] - dt.timedelta(hours=1)
-    rows = con.execute(
-        RUN_BASELINE_SQL, [run["component_id"], to_db(start), to_db(end), BASELINE_SAMPLE]
-    ).fetchall()
-    samples: dict[str, list[float]] = {}
-    for (metrics,) in rows:
-        decoded = _json_object(metrics)
-        for name, value in decoded.items():
+    con: duckdb.DuckDBPyConnection, runs: list[dict[str, Any]]
+) -> list[tuple[int, dict[str, list[float]]]]:
+    """For each run, (sample size, numeric metric values) of its component's recent runs.
+
+    One scan of ``runs`` serves every run asked about: the sweep asks for a whole lineage.
+    """
+    if not runs:
+        return []
+    components = [r["component_id"] for r in runs]
+    starts = [to_db(r["started_at"] - dt.timedelta(hours=24)) for r in runs]
+    ends = [to_db(r["started_at"] - dt.timedelta(hours=1)) for r in runs]
+    if len(runs) == 1:
+        params = [components[0], starts[0], ends[0], BASELINE_SAMPLE]
+        rows = con.execute(RUN_BASELINE_SQL, params).fetchall()
+    else:
+        params = [list(range(len(runs))), components, starts, ends, BASELINE_SAMPLE]
+        rows = con.execute(RUN_BASELINES_SQL, params).fetchall()
+    counts = [0] * len(runs)
+    samples: list[dict[str, list[float]]] = [{} for _ in runs]
+    for i, metrics in rows:
+        counts[i] += 1
+        for name, value in _json_object(metrics).items():
             if _numeric(value):
-                samples.setdefault(name, []).append(float(value))
-    return len(rows), samples
+                samples[i].setdefault(name, []).append(float(value))
+    return list(zip(counts, samples, strict=True))
 
 
 def _json_object(value: Any) -> dict[str, Any]:
@@ -283,11 +308,27 @@ def _metric_flag(
 
 
 def get_run(con: duckdb.DuckDBPyConnection, args: GetRunArgs) -> ToolResult:
-    rows = fetch_dicts(con, RUN_SQL, [args.run_id], json_columns=("params", "metrics"))
-    if not rows:
-        return ToolResult.no_data("get_run", f"no run with run_id '{args.run_id}'")
-    run = rows[0]
-    run["started_at"] = from_db(run["started_at"])
+    return get_runs(con, [args])[0]
+
+
+def get_runs(con: duckdb.DuckDBPyConnection, many: list[GetRunArgs]) -> list[ToolResult]:
+    """``get_run`` for many runs at once (same results, one baseline scan)."""
+    ids = list(dict.fromkeys(a.run_id for a in many))
+    rows = {
+        r["run_id"]: {**r, "started_at": from_db(r["started_at"])}
+        for r in fetch_dicts(con, RUNS_BY_ID_SQL, [ids], json_columns=("params", "metrics"))
+    }
+    found = [rows[i] for i in ids if i in rows]
+    baselines = dict(zip((r["run_id"] for r in found), _metric_baselines(con, found), strict=True))
+    return [
+        _run_result(dict(rows[a.run_id]), *baselines[a.run_id])
+        if a.run_id in rows
+        else ToolResult.no_data("get_run", f"no run with run_id '{a.run_id}'")
+        for a in many
+    ]
+
+
+def _run_result(run: dict[str, Any], n_runs: int, samples: dict[str, list[float]]) -> ToolResult:
     node, at = run["component_id"], jsonable(run["started_at"])
     flags: list[Flag] = []
     if run["status"] in ("failed", "degraded"):
@@ -302,7 +343,6 @@ def get_run(con: duckdb.DuckDBPyConnection, args: GetRunArgs) -> ToolResult:
                 detail=f"run status '{run['status']}'",
             )
         )
-    n_runs, samples = _metric_baselines(con, run)
     comparison: dict[str, Any] = {}
     for name, value in (run.get("metrics") or {}).items():
         sample = samples.get(name, [])

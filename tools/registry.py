@@ -31,6 +31,7 @@ from tools.lineage import (
     get_lineage,
     get_output,
     get_run,
+    get_runs,
 )
 from tools.logs import SearchLogsArgs, search_logs
 
@@ -40,7 +41,7 @@ _ALL = (
     Tool("get_evaluation", GetEvaluationArgs, get_evaluation),
     Tool("get_output", GetOutputArgs, get_output),
     Tool("get_lineage", GetLineageArgs, get_lineage),
-    Tool("get_run", GetRunArgs, get_run),
+    Tool("get_run", GetRunArgs, get_run, batch=get_runs),
     Tool("search_logs", SearchLogsArgs, search_logs),
     Tool("get_device_health", GetDeviceHealthArgs, get_device_health),
     Tool("get_config_in_force", GetConfigInForceArgs, get_config_in_force),
