@@ -175,7 +175,13 @@ class Gatekeeper:
         evaluation = self.journal.find_evaluation(evaluation_id)
         with self.store.investigator(llm=tier == "llm") as inv:
             if evaluation is None:
-                evaluation = inv.load_evaluation(evaluation_id)
+                try:
+                    evaluation = inv.load_evaluation(evaluation_id)
+                except NotFoundError:  # its message names the store's path: not for Slack
+                    raise NotFoundError(
+                        f"evaluation {evaluation_id!r} was neither posted to the gate nor "
+                        "loaded into the store"
+                    ) from None
             verdict = inv.investigate(evaluation, strict=True)
         self.metrics.observe(tier, time.perf_counter() - started)
         self.journal.record(evaluation, verdict)

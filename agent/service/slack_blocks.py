@@ -1,0 +1,488 @@
+"""Block Kit payloads for the Slack bot, and a checker of Slack's Block Kit limits.
+
+Pure functions: a Verdict (or ids and text) in, the JSON Slack expects out. Text that came
+from the store or a model (summaries, findings, node names, comments, error messages) goes
+through :func:`escape` before it reaches mrkdwn, so ``<!channel>``, ``<@U123>`` and
+``<url|label>`` inside it render as text. Text past a limit is cut with a pointer to the
+full verdict. :func:`read_override_view` reads back the modal :func:`override_modal` renders.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, get_args
+from urllib.parse import quote
+
+from agent.schemas import ACTION_FOR_CATEGORY, ActionKind, Category, Evidence, Override, Verdict
+
+__all__ = [
+    "AGREE_ACTION",
+    "NO_NODE",
+    "OVERRIDE_ACTION",
+    "OVERRIDE_VIEW",
+    "check_block_kit_limits",
+    "escape",
+    "lineage_nodes",
+    "override_modal",
+    "read_override_view",
+    "verdict_message",
+    "verdict_url",
+]
+
+Payload = dict[str, Any]
+
+AGREE_ACTION = "forest_agree"
+OVERRIDE_ACTION = "forest_override"
+OVERRIDE_VIEW = "forest_override"
+NO_NODE = "__none__"
+
+FALLBACK_TEXT = 3000  # Slack allows 40,000; a notification shows far less
+SECTION_TEXT = 3000
+FIELD_TEXT = 2000
+HEADER_TEXT = 150
+MAX_OPTIONS = 100
+OPTION_TEXT = 75
+OPTION_VALUE = 150
+TOP_EVIDENCE = 5
+FINDING_CHARS = 300
+_E_ID = re.compile(r"\bE\d+\b")
+
+
+def escape(text: str) -> str:
+    """``text`` made inert for mrkdwn: no mentions, links or broadcasts survive."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _code(text: str) -> str:
+    return "`" + escape(text).replace("`", "'") + "`"
+
+
+def _user(user_id: str) -> str:
+    return "<@" + re.sub(r"[^A-Za-z0-9]", "", user_id) + ">"
+
+
+def verdict_url(public_url: str | None, evaluation_id: str) -> str:
+    """Where the full verdict is served (``GET /v1/verdicts/{evaluation_id}``)."""
+    base = (public_url or "http://localhost:8000").rstrip("/")
+    return f"{base}/v1/verdicts/{quote(evaluation_id, safe='')}"
+
+
+def clip(mrkdwn: str, limit: int, url: str | None = None) -> str:
+    """Escaped ``mrkdwn`` cut to ``limit`` chars, ending with a pointer to ``url``."""
+    if len(mrkdwn) <= limit:
+        return mrkdwn
+    tail = f"… (truncated; full verdict: <{escape(url)}>)" if url else "…"
+    cut = mrkdwn[: max(0, limit - len(tail))]
+    if cut.rfind("&") > cut.rfind(";"):  # never leave half an entity such as "&am"
+        cut = cut[: cut.rfind("&")]
+    return cut + tail
+
+
+def _plain(text: str, limit: int = SECTION_TEXT) -> Payload:
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return {"type": "plain_text", "text": text or " ", "emoji": True}
+
+
+def _mrkdwn(text: str) -> Payload:
+    return {"type": "mrkdwn", "text": text}
+
+
+def _section(text: str, url: str) -> Payload:
+    return {"type": "section", "text": _mrkdwn(clip(text, SECTION_TEXT, url))}
+
+
+def _message(text: str) -> Payload:
+    return {"text": clip(text, FALLBACK_TEXT)}
+
+
+def _facts(verdict: Verdict, url: str) -> list[Payload]:
+    action = verdict.action
+    action_text = f"*Action*\n{_code(action.kind)}"
+    if action.target:
+        action_text += f" on {_code(action.target)}"
+    if action.instructions:
+        action_text += "\n" + escape(action.instructions)
+    node = _code(verdict.failing_node) if verdict.failing_node else "_none_"
+    fields = [
+        f"*Category*\n{_code(verdict.category)}",
+        f"*Confidence*\n{verdict.confidence:.2f}",
+        f"*Failing node*\n{node}",
+        f"*Gate*\n{_code(verdict.gate)} · route to training: "
+        + ("yes" if verdict.route_to_training else "no"),
+        action_text,
+        f"*Evaluation*\n{_code(verdict.evaluation_id)} on output {_code(verdict.output_id)}",
+    ]
+    return [_mrkdwn(clip(f, FIELD_TEXT, url)) for f in fields]
+
+
+def _cited(verdict: Verdict) -> set[str]:
+    ids = set(_E_ID.findall(verdict.summary))
+    for component in verdict.components:
+        if component.role in ("root_cause", "contributor"):
+            ids.update(component.evidence_ids)
+    for hypothesis in verdict.hypotheses:
+        if hypothesis.status == "supported":
+            ids.update(hypothesis.evidence_ids)
+    return ids
+
+
+def top_evidence(verdict: Verdict, n: int = TOP_EVIDENCE) -> list[Evidence]:
+    """The ``n`` items to show: cited ones first, then flagged ones, in gathering order."""
+    cited = _cited(verdict)
+    return sorted(verdict.evidence, key=lambda e: (e.id not in cited, not e.flags))[:n]
+
+
+def _evidence_text(verdict: Verdict) -> str:
+    shown = top_evidence(verdict)
+    lines = [f"*Evidence* ({len(shown)} of {len(verdict.evidence)}, decisive first)"]
+    for item in shown:
+        finding = " ".join(item.finding.split())
+        if len(finding) > FINDING_CHARS:
+            finding = finding[: FINDING_CHARS - 1] + "…"
+        lines.append(f"• {_code(item.id)} {_code(item.tool)}: {escape(finding)}")
+    return "\n".join(lines) if shown else "*Evidence*\n_none gathered_"
+
+
+def _path_text(verdict: Verdict) -> str:
+    path = " → ".join(_code(n) for n in verdict.causal_path) or "_none_"
+    return f"*Causal path*\n{path}"
+
+
+def verdict_message(verdict: Verdict, url: str) -> Payload:
+    """The verdict as a message: facts, path, summary, top evidence, Agree / Override…"""
+    provenance = verdict.provenance
+    reasoner = provenance.reasoner + (f" ({provenance.model})" if provenance.model else "")
+    fallback = (
+        f"Forest verdict for {escape(verdict.evaluation_id)}: {verdict.category} "
+        f"(confidence {verdict.confidence:.2f}), gate {verdict.gate}. {escape(verdict.summary)}"
+    )
+    buttons = [
+        {
+            "type": "button",
+            "action_id": AGREE_ACTION,
+            "text": _plain("Agree"),
+            "style": "primary",
+            "value": verdict.verdict_id,
+        },
+        {
+            "type": "button",
+            "action_id": OVERRIDE_ACTION,
+            "text": _plain("Override…"),
+            "value": verdict.verdict_id,
+        },
+    ]
+    context = [
+        f"verdict {_code(verdict.verdict_id)}",
+        f"reasoner {escape(reasoner)}",
+        f"<{escape(url)}|full verdict>",
+    ]
+    blocks = [
+        {"type": "header", "text": _plain(f"Forest verdict: {verdict.evaluation_id}", HEADER_TEXT)},
+        {"type": "section", "fields": _facts(verdict, url)},
+        _section(_path_text(verdict), url),
+        _section("*Summary*\n" + (escape(verdict.summary) or "_none_"), url),
+        _section(_evidence_text(verdict), url),
+        {"type": "actions", "elements": buttons},
+        {"type": "context", "elements": [_mrkdwn(clip(c, SECTION_TEXT)) for c in context]},
+    ]
+    return {"text": clip(fallback, FALLBACK_TEXT, url), "blocks": blocks}
+
+
+def lineage_nodes(verdict: Verdict) -> list[str]:
+    """Nodes the verdict touched, failing node first, deduped; at most 99 (plus "none")."""
+    seen: dict[str, None] = {}
+    candidates = [
+        verdict.failing_node,
+        *verdict.causal_path,
+        *(c.node for c in verdict.components),
+        *(e.node for e in verdict.evidence),
+    ]
+    for node in candidates:
+        if node and len(node) <= OPTION_VALUE:  # a longer one cannot be an option value
+            seen.setdefault(node)
+    return list(seen)[: MAX_OPTIONS - 1]
+
+
+def _option(value: str, text: str | None = None) -> Payload:
+    return {"text": _plain(text or value, OPTION_TEXT), "value": value}
+
+
+def _select(block_id: str, label: str, options: list[Payload], initial: Payload) -> Payload:
+    return {
+        "type": "input",
+        "block_id": block_id,
+        "label": _plain(label),
+        "element": {
+            "type": "static_select",
+            "action_id": "value",
+            "options": options,
+            "initial_option": initial,
+        },
+    }
+
+
+def override_modal(verdict: Verdict, channel: str | None, thread_ts: str | None) -> Payload:
+    """The Override… modal, prefilled with the verdict's category, node and action."""
+    metadata = {
+        "verdict_id": verdict.verdict_id,
+        "evaluation_id": verdict.evaluation_id,
+        "channel": channel,
+        "thread_ts": thread_ts,
+    }
+    nodes = lineage_nodes(verdict)
+    none = _option(NO_NODE, "none")
+    node = _option(verdict.failing_node) if verdict.failing_node in nodes else none
+    node_options = [none, *(_option(n) for n in nodes)]
+    action = ACTION_FOR_CATEGORY[verdict.category]
+    current = (
+        f"Correcting verdict {_code(verdict.verdict_id)} on evaluation "
+        f"{_code(verdict.evaluation_id)}: it says {_code(verdict.category)}"
+        + (f" at {_code(verdict.failing_node)}" if verdict.failing_node else "")
+        + f", action {_code(verdict.action.kind)}."
+    )
+    reason = {
+        "type": "plain_text_input",
+        "action_id": "value",
+        "multiline": True,
+        "max_length": 3000,
+        "placeholder": _plain("What did Forest get wrong?", 150),
+    }
+    return {
+        "type": "modal",
+        "callback_id": OVERRIDE_VIEW,
+        "title": _plain("Override verdict", 24),
+        "submit": _plain("Save override", 24),
+        "close": _plain("Cancel", 24),
+        "private_metadata": json.dumps(metadata),
+        "blocks": [
+            {"type": "section", "text": _mrkdwn(clip(current, SECTION_TEXT))},
+            _select(
+                "category",
+                "Category",
+                [_option(c) for c in get_args(Category)],
+                _option(verdict.category),
+            ),
+            _select("failing_node", "Failing node", node_options, node),
+            _select(
+                "action", "Action", [_option(a) for a in get_args(ActionKind)], _option(action)
+            ),
+            {
+                "type": "input",
+                "block_id": "reason",
+                "optional": True,
+                "label": _plain("Reason"),
+                "element": reason,
+            },
+        ],
+    }
+
+
+def read_override_view(view: Mapping[str, Any]) -> dict[str, Any]:
+    """The submitted modal's metadata and choices, as :class:`Override` fields plus
+    ``channel`` and ``thread_ts``. KeyError, TypeError or ValueError if it is malformed."""
+    meta = json.loads(view["private_metadata"])
+    values = view["state"]["values"]
+    node = values["failing_node"]["value"]["selected_option"]["value"]
+    return {
+        "verdict_id": meta["verdict_id"],
+        "evaluation_id": meta["evaluation_id"],
+        "channel": meta.get("channel"),
+        "thread_ts": meta.get("thread_ts"),
+        "category": values["category"]["value"]["selected_option"]["value"],
+        "failing_node": None if node == NO_NODE else node,
+        "action": values["action"]["value"]["selected_option"]["value"],
+        "reason": (values.get("reason", {}).get("value", {}).get("value") or None),
+    }
+
+
+def usage_message() -> Payload:
+    return _message(
+        escape(
+            "Usage: `/forest investigate <evaluation_id>`, or mention me: "
+            "`@Forest investigate <evaluation_id>` (or just `@Forest <evaluation_id>`)."
+        )
+    )
+
+
+def started_message(evaluation_id: str) -> Payload:
+    return _message(
+        f"Investigating {_code(evaluation_id)}… the verdict will be posted in a thread here."
+    )
+
+
+def parent_message(evaluation_id: str, user_id: str) -> Payload:
+    return _message(f"Forest investigation of {_code(evaluation_id)} requested by {_user(user_id)}")
+
+
+def not_found_message(evaluation_id: str, error: str) -> Payload:
+    return _message(
+        f":warning: Unknown evaluation {_code(evaluation_id)}: {escape(error)}. Check the id; "
+        "an evaluation must be in the store or posted to `POST /v1/evaluations` first."
+    )
+
+
+def failed_message(evaluation_id: str, tier: str, error: str) -> Payload:
+    return _message(
+        f":x: The {escape(tier)} investigation of {_code(evaluation_id)} failed: {escape(error)}"
+    )
+
+
+def crashed_message(evaluation_id: str) -> Payload:
+    return _message(
+        f":x: Forest hit an internal error investigating {_code(evaluation_id)}; "
+        "it is in the service log."
+    )
+
+
+def escalating_message(verdict: Verdict) -> Payload:
+    return _message(
+        f"The rules verdict is {_code(verdict.category)} at confidence "
+        f"{verdict.confidence:.2f}; asking the LLM tier too (this can take a few minutes)…"
+    )
+
+
+def cannot_post_message(error: str) -> Payload:
+    return _message(
+        f":warning: I can't post in this channel ({escape(error)}). "
+        "Invite me with `/invite @Forest` and try again."
+    )
+
+
+def agreed_message(user_id: str, verdict_id: str) -> Payload:
+    return _message(f"✓ {_user(user_id)} agreed with verdict {_code(verdict_id)}")
+
+
+def already_agreed_message(verdict_id: str) -> Payload:
+    return _message(f"You already agreed with verdict {_code(verdict_id)}.")
+
+
+def unknown_verdict_message(verdict_id: str) -> Payload:
+    return _message(f":warning: Forest has no verdict {_code(verdict_id)} any more.")
+
+
+def override_message(override: Override) -> Payload:
+    node = _code(override.failing_node) if override.failing_node else "_none_"
+    text = (
+        f"✎ {_user(override.author)} overrode verdict {_code(override.verdict_id)}: "
+        f"category {_code(override.category)}, failing node {node}, "
+        f"action {_code(override.action)}"
+    )
+    if override.reason:
+        text += "\n>" + escape(" ".join(override.reason.split()))
+    return _message(text)
+
+
+def override_errors(error: str) -> dict[str, str]:
+    """``errors`` for a ``response_action: errors`` answer to the modal."""
+    return {"category": error if len(error) <= 300 else error[:299] + "…"}
+
+
+# -- limits ---------------------------------------------------------------------------
+
+_VIEW_TEXT = {"title": 24, "submit": 24, "close": 24}
+
+
+def check_block_kit_limits(payload: Mapping[str, Any]) -> list[str]:
+    """Where ``payload`` breaks Slack's Block Kit limits; empty when it keeps them.
+
+    ``payload`` is a message (``text`` + ``blocks``) or a view (``"type": "modal"``). The
+    message ``text`` is held to Forest's own 3000 chars (Slack's limit is 40,000).
+    """
+    out: list[str] = []
+    blocks = payload.get("blocks") or []
+    if payload.get("type") == "modal":
+        for key, limit in _VIEW_TEXT.items():
+            if key in payload:
+                _text(out, key, payload[key], limit, plain=True)
+        _length(out, "private_metadata", payload.get("private_metadata") or "", 3000)
+        _length(out, "callback_id", payload.get("callback_id") or "", 255)
+        _count(out, "blocks", blocks, 100)
+    else:
+        _length(out, "text", payload.get("text") or "", FALLBACK_TEXT)
+        _count(out, "blocks", blocks, 50)
+    for i, block in enumerate(blocks):
+        _block(out, f"blocks[{i}]", block)
+    return out
+
+
+def _length(out: list[str], where: str, value: Any, limit: int) -> None:
+    if not isinstance(value, str):
+        out.append(f"{where}: not a string")
+    elif len(value) > limit:
+        out.append(f"{where}: {len(value)} chars > {limit}")
+
+
+def _count(out: list[str], where: str, items: Any, limit: int) -> None:
+    if not isinstance(items, list):
+        out.append(f"{where}: not a list")
+    elif len(items) > limit:
+        out.append(f"{where}: {len(items)} items > {limit}")
+
+
+def _text(out: list[str], where: str, obj: Any, limit: int, *, plain: bool = False) -> None:
+    if not isinstance(obj, Mapping) or not isinstance(obj.get("text"), str):
+        out.append(f"{where}: not a text object")
+        return
+    if plain and obj.get("type") != "plain_text":
+        out.append(f"{where}: must be plain_text")
+    if not obj["text"]:
+        out.append(f"{where}: empty text")
+    _length(out, where, obj["text"], limit)
+
+
+def _block(out: list[str], where: str, block: Mapping[str, Any]) -> None:
+    _length(out, f"{where}.block_id", block.get("block_id", ""), 255)
+    kind = block.get("type")
+    elements = block.get("elements") or []
+    if kind == "header":
+        _text(out, f"{where}.text", block.get("text"), HEADER_TEXT, plain=True)
+    elif kind == "section":
+        fields = block.get("fields") or []
+        if "text" in block or not fields:
+            _text(out, f"{where}.text", block.get("text"), SECTION_TEXT)
+        _count(out, f"{where}.fields", fields, 10)
+        for j, field in enumerate(fields):
+            _text(out, f"{where}.fields[{j}]", field, FIELD_TEXT)
+        if "accessory" in block:
+            _element(out, f"{where}.accessory", block["accessory"])
+    elif kind == "context":
+        _count(out, f"{where}.elements", elements, 10)
+        for j, element in enumerate(elements):
+            if element.get("type") in ("mrkdwn", "plain_text"):
+                _text(out, f"{where}.elements[{j}]", element, SECTION_TEXT)
+    elif kind == "actions":
+        _count(out, f"{where}.elements", elements, 25)
+        for j, element in enumerate(elements):
+            _element(out, f"{where}.elements[{j}]", element)
+    elif kind == "input":
+        _text(out, f"{where}.label", block.get("label"), 2000, plain=True)
+        _element(out, f"{where}.element", block.get("element") or {})
+    elif kind != "divider":
+        out.append(f"{where}: unchecked block type {kind!r}")
+
+
+def _element(out: list[str], where: str, element: Mapping[str, Any]) -> None:
+    _length(out, f"{where}.action_id", element.get("action_id", ""), 255)
+    kind = element.get("type")
+    if "placeholder" in element:
+        _text(out, f"{where}.placeholder", element["placeholder"], 150, plain=True)
+    if kind == "button":
+        _text(out, f"{where}.text", element.get("text"), 75, plain=True)
+        _length(out, f"{where}.value", element.get("value", ""), 2000)
+        _length(out, f"{where}.url", element.get("url", ""), 3000)
+    elif kind == "static_select":
+        options = element.get("options") or []
+        _count(out, f"{where}.options", options, MAX_OPTIONS)
+        initial = [element["initial_option"]] if "initial_option" in element else []
+        for j, option in enumerate([*options, *initial]):
+            _text(out, f"{where}.options[{j}].text", option.get("text"), OPTION_TEXT, plain=True)
+            _length(out, f"{where}.options[{j}].value", option.get("value"), OPTION_VALUE)
+    elif kind == "plain_text_input":
+        max_length = element.get("max_length", 3000)
+        if not isinstance(max_length, int) or not 1 <= max_length <= 3000:
+            out.append(f"{where}.max_length: {max_length!r} not in 1..3000")
+        _length(out, f"{where}.initial_value", element.get("initial_value", ""), 3000)
+    else:
+        out.append(f"{where}: unchecked element type {kind!r}")
