@@ -30,11 +30,11 @@ from agent.schemas import ActionKind, ActionPlan, Category, Evidence, Override, 
 from agent.service import create_app
 from agent.service.slack import parse_request
 from agent.service.slack_blocks import (
-    check_block_kit_limits,
     override_message,
     override_modal,
     verdict_message,
 )
+from agent.service.slack_limits import check_block_kit_limits
 from agent.settings import Settings
 from tools.errors import StoreError
 
