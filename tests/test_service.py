@@ -316,3 +316,36 @@ def test_the_gate_bench_measures_a_real_server(store: Path) -> None:
         report["evaluations"] / report["seconds"], rel=0.05
     )
     assert 0 < report["p50_ms"] <= report["p95_ms"] <= report["p99_ms"]
+
+
+def test_a_slow_llm_investigation_does_not_stall_the_gate(store: Path) -> None:
+    """An LLM investigation holds a store connection for minutes; periodic flushes must not
+    make every rules decision wait behind it."""
+    from agent.service.gatekeeper import FLUSH_DRAIN_S
+
+    release = threading.Event()
+    app = create_app(
+        settings(store, train_confidence=0.99), model=FakeModel(release), flush_interval=0.1
+    )
+    posts = ThreadPoolExecutor(1)
+    try:
+        with TestClient(app) as client:
+            assert client.post("/v1/evaluations", json=BODY).json()["llm_investigation"] == "queued"
+            time.sleep(3 * 0.1)  # flush attempts begin while the model holds its connection
+            for i in range(4):
+                body = {**BODY, "evaluation_id": f"api-1{i}"}
+                answer = posts.submit(client.post, "/v1/evaluations", json=body)
+                assert answer.result(timeout=FLUSH_DRAIN_S + 10).status_code == 200
+            backlog = client.get("/metrics").text
+            assert "forest_unflushed_rows 5" in backlog  # nothing could be flushed meanwhile
+            release.set()
+            deadline = time.monotonic() + 30
+            while client.get("/v1/evaluations/api-001/status").json()["verdicts"] < 2:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+    finally:
+        release.set()
+        posts.shutdown()
+    verdicts = store_verdicts(store)
+    assert sorted(verdicts["api-001"]) == ["llm", "rules"]
+    assert all("rules" in verdicts[f"api-1{i}"] for i in range(4))

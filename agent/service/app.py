@@ -137,7 +137,8 @@ def create_app(
 
     @app.get("/metrics", dependencies=secured)
     async def metrics() -> PlainTextResponse:
-        text = gate.metrics.render(gate.depth, gate.queue_size)
+        unflushed = await asyncio.to_thread(gate.journal.unflushed_count)
+        text = gate.metrics.render(gate.depth, gate.queue_size, unflushed)
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
     return app

@@ -5,7 +5,10 @@ Backpressure: rules decisions in flight plus queued LLM investigations never exc
 ``queue_size``; past it a POST gets 429 with ``Retry-After`` and nothing is journaled.
 A flusher copies journaled evaluations, verdicts and overrides into the store every
 ``flush_interval`` seconds, skipping rows already there (a crash mid-flush never
-duplicates); between flushes other processes may open the store read-only.
+duplicates); between flushes other processes may open the store read-only. A flush waits
+at most ``FLUSH_DRAIN_S`` for running investigations (an LLM one can hold the store for
+minutes) and otherwise tries again later, so the gate never stalls behind it;
+``forest_unflushed_rows`` in /metrics shows the backlog.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from agent.persist import write_evaluations, write_overrides, write_verdicts
 from agent.schemas import Evaluation, Override, Verdict
 from agent.service.journal import Journal, journal_path
 from agent.service.metrics import Metrics
-from agent.service.storegate import StoreGate
+from agent.service.storegate import StoreBusyError, StoreGate
 from agent.settings import Settings
 from tools.errors import ForestError, NotFoundError
 from tools.store import open_writable
@@ -30,6 +33,9 @@ from tools.store import open_writable
 __all__ = ["Gatekeeper", "QueueFullError"]
 
 log = logging.getLogger(__name__)
+
+# how long a periodic flush waits for running investigations before trying again later
+FLUSH_DRAIN_S = 1.0
 
 
 class QueueFullError(ForestError):
@@ -224,13 +230,16 @@ class Gatekeeper:
     def _flush_loop(self) -> None:
         while not self._stop.wait(self.flush_interval):
             try:
-                self.flush()
+                self.flush(drain_timeout=FLUSH_DRAIN_S)
+            except StoreBusyError as exc:
+                log.info("store busy, flushing later: %s", exc)
             except ForestError as exc:
                 log.warning("flushing into the store failed (will retry): %s", exc)
 
-    def flush(self) -> int:
+    def flush(self, drain_timeout: float | None = None) -> int:
         """Copy journaled evaluations, verdicts and overrides into the store in one
-        transaction; returns the rows written."""
+        transaction; returns the rows written. StoreBusyError if investigations hold the
+        store past ``drain_timeout`` seconds (nothing is lost: the journal keeps it all)."""
         rows = self.journal.unflushed()
         overrides = self.journal.unflushed_overrides()
         if not rows and not overrides:
@@ -240,7 +249,7 @@ class Gatekeeper:
         }
         verdicts = [Verdict.model_validate_json(r[2]) for r in rows]
         corrections = [Override.model_validate_json(r[1]) for r in overrides]
-        with self.store.writing() as path:
+        with self.store.writing(drain_timeout) as path:
             con = open_writable(path)
             try:
                 con.execute("BEGIN")

@@ -199,6 +199,15 @@ class Journal:
                 (limit,),
             ).fetchall()
 
+    def unflushed_count(self) -> int:
+        """Verdicts and overrides journaled but not yet copied into the store."""
+        row = self._one(
+            "SELECT (SELECT count(*) FROM verdicts WHERE flushed = 0)"
+            " + (SELECT count(*) FROM overrides WHERE flushed = 0)",
+            (),
+        )
+        return int(row[0])
+
     def mark_flushed(self, up_to_seq: int) -> None:
         with self._tx() as con:
             con.execute(

@@ -38,7 +38,7 @@ class Metrics:
             h[-2] += seconds
             h[-1] += 1
 
-    def render(self, depth: int, capacity: int) -> str:
+    def render(self, depth: int, capacity: int, unflushed: int = 0) -> str:
         out = [
             "# HELP forest_http_requests_total HTTP requests by method, route and status.",
             "# TYPE forest_http_requests_total counter",
@@ -79,6 +79,9 @@ class Metrics:
                 "# HELP forest_queue_capacity Queue depth past which POSTs get 429.",
                 "# TYPE forest_queue_capacity gauge",
                 f"forest_queue_capacity {capacity}",
+                "# HELP forest_unflushed_rows Journaled rows not yet in the store.",
+                "# TYPE forest_unflushed_rows gauge",
+                f"forest_unflushed_rows {unflushed}",
                 "# HELP forest_investigation_seconds Investigation latency by tier.",
                 "# TYPE forest_investigation_seconds histogram",
             ]

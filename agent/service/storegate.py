@@ -15,8 +15,13 @@ from pathlib import Path
 from agent.api import Investigator
 from agent.llm import ChatModel
 from agent.settings import Settings
+from tools.errors import ForestError
 
-__all__ = ["StoreGate"]
+__all__ = ["StoreBusyError", "StoreGate"]
+
+
+class StoreBusyError(ForestError):
+    """Investigations kept the store busy past the writer's drain timeout; retry later."""
 
 
 class StoreGate:
@@ -58,14 +63,25 @@ class StoreGate:
                 self._cv.notify_all()
 
     @contextmanager
-    def writing(self) -> Iterator[Path]:
-        """Wait for running investigations, close every read-only connection, then write."""
+    def writing(self, drain_timeout: float | None = None) -> Iterator[Path]:
+        """Wait for running investigations, close every read-only connection, then write.
+
+        New investigations wait meanwhile. An LLM investigation holds its connection for
+        minutes, so with ``drain_timeout`` the writer gives up after that many seconds
+        (StoreBusyError) and lets the waiting investigations go on instead of stalling
+        the gate behind it.
+        """
         with self._cv:
             while self._writing:
                 self._cv.wait()
             self._writing = True
-            while self._readers:
-                self._cv.wait()
+            drained = self._cv.wait_for(lambda: self._readers == 0, drain_timeout)
+            if not drained:
+                self._writing = False
+                self._cv.notify_all()
+                raise StoreBusyError(
+                    f"{self._readers} investigation(s) still reading after {drain_timeout:g} s"
+                )
             self._close_idle()
         try:
             yield self.store
