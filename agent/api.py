@@ -17,7 +17,7 @@ from agent.persist import append_verdicts
 from agent.schemas import Evaluation, GateDecision, Verdict
 from agent.settings import Settings
 from agent.state import InvestigationContext
-from tools.base import fetch_dicts
+from tools.base import fetch_dicts, memoized
 from tools.errors import InputError, NotFoundError
 from tools.store import open_readonly, store_snapshot
 
@@ -108,11 +108,12 @@ class Investigator:
             sink=sink,
             pool=self.pool,
         )
-        result = build_graph().invoke(
-            {"evaluation": evaluation},
-            context=ctx,
-            config={"recursion_limit": self.settings.recursion_limit},
-        )
+        with memoized():  # shared loaders query once per investigation
+            result = build_graph().invoke(
+                {"evaluation": evaluation},
+                context=ctx,
+                config={"recursion_limit": self.settings.recursion_limit},
+            )
         if strict and result.get("intake_error"):
             raise NotFoundError(result["intake_error"])
         return result["verdict"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -88,7 +89,11 @@ def run_calls(
         return tool.call_many(con, [calls[i].arguments for i in indices])
 
     batches = list(groups.values())
-    outcomes = list(pool.map(run, batches)) if pool and len(batches) > 1 else map(run, batches)
+    if pool and len(batches) > 1:  # each task in a copy of this context (the tools' memo)
+        futures = [pool.submit(contextvars.copy_context().run, run, b) for b in batches]
+        outcomes = [f.result() for f in futures]
+    else:
+        outcomes = [run(b) for b in batches]
     results: dict[int, ToolResult] = {}
     for indices, outcome in zip(batches, outcomes, strict=True):
         results.update(zip(indices, outcome, strict=True))

@@ -121,3 +121,22 @@ def test_get_run_in_a_batch_gives_exactly_the_single_call_results(store_con):
     assert batched == [tool.call(store_con, args) for args in many]
     assert [r.status for r in batched[-3:]] == ["ok", "no_data", "error"]
     assert sum(bool(r.flags) for r in batched) >= 4  # the flagged runs above are among them
+
+
+def test_memoized_loaders_query_once_and_hand_out_private_copies(store_con, monkeypatch):
+    from tools import lineage
+    from tools.base import memoized
+
+    calls = []
+    real = lineage._load_runs
+    monkeypatch.setattr(lineage, "_load_runs", lambda con, oid: calls.append(oid) or real(con, oid))
+    lineage.load_runs(store_con, "out-001")
+    lineage.load_runs(store_con, "out-001")
+    assert len(calls) == 2  # outside an investigation nothing is remembered
+    with memoized():
+        first = lineage.load_runs(store_con, "out-001")
+        first[0]["component_id"] = "tampered"
+        second = lineage.load_runs(store_con, "out-001")
+        lineage.load_runs(store_con, "out-002")
+    assert len(calls) == 4  # out-001 once more, out-002 once
+    assert second[0]["component_id"] != "tampered" and second == real(store_con, "out-001")

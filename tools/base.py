@@ -8,14 +8,17 @@ query failures come back as ``status="error"``, "nothing there" as ``status="no_
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import inspect
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import duckdb
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -30,9 +33,37 @@ __all__ = [
     "ToolResult",
     "fetch_dicts",
     "jsonable",
+    "memo",
+    "memoized",
     "redact",
     "relative_to",
 ]
+
+T = TypeVar("T")
+_MEMO: ContextVar[dict[Hashable, Any] | None] = ContextVar("forest_tool_memo", default=None)
+
+
+@contextmanager
+def memoized() -> Iterator[None]:
+    """Within the block (one investigation), ``memo`` loads each key once: the loaders many
+    tools share (an output, its runs, its model) stop repeating their queries. Sound
+    because a store cannot change while a read-only connection to it is open."""
+    token = _MEMO.set({})
+    try:
+        yield
+    finally:
+        _MEMO.reset(token)
+
+
+def memo(key: Hashable, load: Callable[[], T]) -> T:
+    """``load()``, or inside ``memoized()`` a private copy of its first result for ``key``."""
+    cache = _MEMO.get()
+    if cache is None:
+        return load()
+    if key not in cache:
+        cache[key] = load()
+    return copy.deepcopy(cache[key])
+
 
 DEFAULT_ROW_CAP = 50
 MAX_ROW_CAP = 500

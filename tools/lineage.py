@@ -23,6 +23,7 @@ from tools.base import (
     ToolResult,
     fetch_dicts,
     jsonable,
+    memo,
 )
 
 __all__ = [
@@ -97,6 +98,10 @@ BASELINE_MIN_RUNS = 5
 
 def load_output(con: duckdb.DuckDBPyConnection, output_id: str) -> dict[str, Any] | None:
     """The output row with ``captured_at`` as an aware UTC datetime, or None."""
+    return memo(("output", output_id), lambda: _load_output(con, output_id))
+
+
+def _load_output(con: duckdb.DuckDBPyConnection, output_id: str) -> dict[str, Any] | None:
     rows = fetch_dicts(con, OUTPUT_SQL, [output_id])
     if not rows:
         return None
@@ -107,6 +112,10 @@ def load_output(con: duckdb.DuckDBPyConnection, output_id: str) -> dict[str, Any
 
 def load_runs(con: duckdb.DuckDBPyConnection, output_id: str) -> list[dict[str, Any]]:
     """The output's runs, params and metrics decoded, timestamps aware UTC."""
+    return memo(("runs", output_id), lambda: _load_runs(con, output_id))
+
+
+def _load_runs(con: duckdb.DuckDBPyConnection, output_id: str) -> list[dict[str, Any]]:
     runs = fetch_dicts(con, RUNS_SQL, [output_id], json_columns=("params", "metrics"))
     for run in runs:
         run["started_at"] = from_db(run["started_at"])
@@ -118,7 +127,14 @@ def load_model(con: duckdb.DuckDBPyConnection, output: dict[str, Any]) -> dict[s
     """The registry row of the model version that produced ``output`` (released_at aware)."""
     if not output.get("model_id") or not output.get("model_version"):
         return None
-    rows = fetch_dicts(con, MODEL_SQL, [output["model_id"], output["model_version"]])
+    key = (output["model_id"], output["model_version"])
+    return memo(("model", *key), lambda: _load_model(con, *key))
+
+
+def _load_model(
+    con: duckdb.DuckDBPyConnection, model_id: str, version: str
+) -> dict[str, Any] | None:
+    rows = fetch_dicts(con, MODEL_SQL, [model_id, version])
     if not rows:
         return None
     rows[0]["released_at"] = from_db(rows[0]["released_at"])
