@@ -127,7 +127,7 @@ def verdict(state: InvestigationState, runtime: Ctx) -> dict[str, Any]:
     ctx = runtime.context
     evaluation_id = state["evaluation"].evaluation_id
     if state.get("intake_error"):
-        return {"draft": fallback_draft(state["intake_error"] or "", evaluation_id)}
+        return {"draft": fallback_draft(state["intake_error"] or "", evaluation_id, intake=True)}
     if ctx.session is None:
         return {}
     if state.get("errors"):

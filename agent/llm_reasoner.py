@@ -295,17 +295,25 @@ def execute_tool_calls(
     return evidence, messages
 
 
-def fallback_draft(error: str, evaluation_id: str) -> VerdictDraft:
-    """What an LLM investigation ends as when no valid answer could be had."""
+def fallback_draft(error: str, evaluation_id: str, *, intake: bool = False) -> VerdictDraft:
+    """What an investigation ends as when no valid answer could be had: the LLM failed, or
+    (``intake``) the evaluation's output or its lineage is not in the store."""
+    if intake:
+        instructions = (
+            f"Forest could not investigate: {error}. Load the output and its lineage into "
+            "the store (`forest ingest`), then investigate again."
+        )
+        summary = f"Not investigated: {error}"
+    else:
+        instructions = f"The LLM investigation failed: {error}"
+        summary = f"No valid verdict could be obtained from the model: {error}"
     return VerdictDraft(
         category="inconclusive",
         failing_node=None,
         causal_path=[],
         action=ActionPlan(
-            kind="escalate_human",
-            target=evaluation_id,
-            instructions=f"The LLM investigation failed: {error}"[:1000],
+            kind="escalate_human", target=evaluation_id, instructions=instructions[:1000]
         ),
         confidence=0.0,
-        summary=f"No valid verdict could be obtained from the model: {error}"[:2000],
+        summary=summary[:2000],
     )

@@ -349,3 +349,17 @@ def test_a_slow_llm_investigation_does_not_stall_the_gate(store: Path) -> None:
     verdicts = store_verdicts(store)
     assert sorted(verdicts["api-001"]) == ["llm", "rules"]
     assert all("rules" in verdicts[f"api-1{i}"] for i in range(4))
+
+
+def test_an_unknown_output_is_held_with_the_reason_and_not_sent_to_the_llm(store: Path) -> None:
+    app = create_app(settings(store, train_confidence=0.99), model=FakeModel())
+    with TestClient(app) as client:
+        r = client.post("/v1/evaluations", json={**BODY, "output_id": "out-nope"}).json()
+        known = client.post("/v1/evaluations", json={**BODY, "evaluation_id": "api-9"}).json()
+    assert (r["decision"], r["category"], r["llm_investigation"]) == (
+        "hold",
+        "inconclusive",
+        "none",
+    )
+    assert r["reason"].startswith("Not investigated: output 'out-nope'")
+    assert known["llm_investigation"] == "queued" and known["reason"]

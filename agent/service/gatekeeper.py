@@ -130,6 +130,7 @@ class Gatekeeper:
             "verdict_id": verdict.verdict_id,
             "category": verdict.category,
             "confidence": verdict.confidence,
+            "reason": verdict.summary[:500],
             "llm_investigation": "queued" if escalate else "none",
         }
         self.journal.decide(verdict, answer, escalate)
@@ -141,10 +142,18 @@ class Gatekeeper:
         return answer
 
     def should_escalate(self, verdict: Verdict) -> bool:
-        """Whether a rules verdict deserves an LLM investigation (when an LLM is set up)."""
-        return self.llm_enabled and (
-            verdict.category == "inconclusive"
-            or verdict.confidence < self.settings.train_confidence
+        """Whether a rules verdict deserves an LLM investigation (when an LLM is set up).
+
+        Not when the lineage could not be walked at all (an unknown output: no components
+        assessed); the LLM tier would hit the same wall.
+        """
+        return (
+            self.llm_enabled
+            and bool(verdict.components)
+            and (
+                verdict.category == "inconclusive"
+                or verdict.confidence < self.settings.train_confidence
+            )
         )
 
     def _enqueue_llm_locked(self, evaluation_id: str) -> None:
