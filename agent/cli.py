@@ -402,8 +402,14 @@ def serve(
     from agent.service import create_app
     from agent.settings import Settings
 
-    application = create_app(Settings(store=store), workers=workers, queue_size=queue_size)
-    typer.echo(f"forest gate on http://{host}:{port} for {store}", err=True)
+    settings = Settings(store=store)
+    application = create_app(settings, workers=workers, queue_size=queue_size)
+    extras = [
+        "LLM tier on" if settings.llm_configured else "rules tier only",
+        "Slack bot at /slack/events" if settings.slack_configured else "no Slack bot",
+        "bearer auth on" if settings.api_token else "no auth",
+    ]
+    typer.echo(f"forest gate on http://{host}:{port} for {store} ({', '.join(extras)})", err=True)
     uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
 
 
