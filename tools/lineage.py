@@ -1,4 +1,4 @@
-"""Evaluations, outputs, the lineage DAG of an output, and single runs with their baselines.
+"""Evaluations, outputs and the lineage DAG of an output (runs: :mod:`tools.runs`).
 
 Every other tool starts from an output and its runs, so the loaders and the timestamp
 helpers they share live here too.
@@ -7,22 +7,16 @@ helpers they share live here too.
 from __future__ import annotations
 
 import datetime as dt
-import json
-import statistics
 from typing import Annotated, Any
 
 import duckdb
 from pydantic import AfterValidator, Field
 
-from tools import signals
 from tools.base import (
     DEFAULT_ROW_CAP,
-    Flag,
-    Severity,
     ToolArgs,
     ToolResult,
     fetch_dicts,
-    jsonable,
     memo,
 )
 
@@ -30,15 +24,12 @@ __all__ = [
     "GetEvaluationArgs",
     "GetLineageArgs",
     "GetOutputArgs",
-    "GetRunArgs",
     "UtcTimestamp",
     "decision_time",
     "from_db",
     "get_evaluation",
     "get_lineage",
     "get_output",
-    "get_run",
-    "get_runs",
     "load_model",
     "load_output",
     "load_runs",
@@ -73,27 +64,6 @@ EVALUATIONS_OF_OUTPUT_SQL = """
 MODEL_SQL = """
     SELECT model_id, version, component_id, released_at, recommended_threshold
     FROM models WHERE model_id = ? AND version = ? ORDER BY released_at LIMIT 1"""
-RUNS_BY_ID_SQL = "SELECT * FROM runs WHERE list_contains(?::VARCHAR[], run_id)"
-# Each run's baseline: its component's runs 24 h to 1 h before it, newest first, at most
-# BASELINE_SAMPLE of them (bounded so the lookup stays cheap on a large store); one scan
-# of runs for any number of runs asked about.
-RUN_BASELINES_SQL = """
-    WITH wanted AS (
-        SELECT unnest(?::INTEGER[]) AS i, unnest(?::VARCHAR[]) AS component_id,
-               unnest(?::TIMESTAMP[]) AS lo, unnest(?::TIMESTAMP[]) AS hi
-    )
-    SELECT w.i, r.metrics
-    FROM runs r JOIN wanted w
-      ON r.component_id = w.component_id AND r.started_at >= w.lo AND r.started_at <= w.hi
-    WHERE r.metrics IS NOT NULL
-    QUALIFY row_number() OVER (PARTITION BY w.i ORDER BY r.started_at DESC, r.run_id) <= ?"""
-# the same for one run: a filtered scan beats the join there
-RUN_BASELINE_SQL = """
-    SELECT 0, metrics FROM runs
-    WHERE component_id = ? AND started_at >= ? AND started_at <= ? AND metrics IS NOT NULL
-    ORDER BY started_at DESC, run_id LIMIT ?"""
-BASELINE_SAMPLE = 500  # ample for a median/MAD; decoding JSON dominates the cost
-BASELINE_MIN_RUNS = 5
 
 
 def load_output(con: duckdb.DuckDBPyConnection, output_id: str) -> dict[str, Any] | None:
@@ -247,130 +217,3 @@ def get_lineage(con: duckdb.DuckDBPyConnection, args: GetLineageArgs) -> ToolRes
         "edges": [list(e) for e in edges],
     }
     return ToolResult.ok("get_lineage", data)
-
-
-class GetRunArgs(ToolArgs):
-    """One component run: status, version, the params it actually used and its metrics,
-    each numeric metric compared with the median/MAD of the same component's runs in the
-    24 h before it (flags run.metric.<name> when it deviates, run.status when the run was
-    not ok). Use it to check whether a lineage node behaved normally for this output."""
-
-    run_id: str = Field(description="id of the run (the run_id of a lineage node)")
-
-
-def _numeric(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _metric_baselines(
-    con: duckdb.DuckDBPyConnection, runs: list[dict[str, Any]]
-) -> list[tuple[int, dict[str, list[float]]]]:
-    """For each run, (sample size, numeric metric values) of its component's recent runs.
-
-    One scan of ``runs`` serves every run asked about: the sweep asks for a whole lineage.
-    """
-    if not runs:
-        return []
-    components = [r["component_id"] for r in runs]
-    starts = [to_db(r["started_at"] - dt.timedelta(hours=24)) for r in runs]
-    ends = [to_db(r["started_at"] - dt.timedelta(hours=1)) for r in runs]
-    if len(runs) == 1:
-        params = [components[0], starts[0], ends[0], BASELINE_SAMPLE]
-        rows = con.execute(RUN_BASELINE_SQL, params).fetchall()
-    else:
-        params = [list(range(len(runs))), components, starts, ends, BASELINE_SAMPLE]
-        rows = con.execute(RUN_BASELINES_SQL, params).fetchall()
-    counts = [0] * len(runs)
-    samples: list[dict[str, list[float]]] = [{} for _ in runs]
-    for i, metrics in rows:
-        counts[i] += 1
-        for name, value in _json_object(metrics).items():
-            if _numeric(value):
-                samples[i].setdefault(name, []).append(float(value))
-    return list(zip(counts, samples, strict=True))
-
-
-def _json_object(value: Any) -> dict[str, Any]:
-    """A JSON object column as a dict (DuckDB returns JSON as text)."""
-    if isinstance(value, str):
-        decoded = json.loads(value)
-        return decoded if isinstance(decoded, dict) else {}
-    return value if isinstance(value, dict) else {}
-
-
-def _metric_flag(
-    name: str, value: float, sample: list[float], node: str, at: str
-) -> tuple[dict[str, Any], Flag | None]:
-    median = statistics.median(sample)
-    mad = statistics.median(abs(x - median) for x in sample)
-    deviation = abs(value - median)
-    summary = {"value": value, "median": median, "mad": mad, "n": len(sample)}
-    severity: Severity | None = None
-    if deviation > max(4 * 1.4826 * mad, 0.25 * abs(median)):
-        severity = "major"
-    elif deviation > max(3 * 1.4826 * mad, 0.10 * abs(median)):
-        severity = "minor"
-    if severity is None:
-        return summary, None
-    detail = f"{name}={value:g} vs median {median:g} (MAD {mad:g}, n={len(sample)}) of recent runs"
-    return summary, Flag(
-        node=node,
-        signal=signals.run_metric(name),
-        severity=severity,
-        at=at,
-        relative="before_capture",
-        detail=detail,
-    )
-
-
-def get_run(con: duckdb.DuckDBPyConnection, args: GetRunArgs) -> ToolResult:
-    return get_runs(con, [args])[0]
-
-
-def get_runs(con: duckdb.DuckDBPyConnection, many: list[GetRunArgs]) -> list[ToolResult]:
-    """``get_run`` for many runs at once (same results, one baseline scan)."""
-    ids = list(dict.fromkeys(a.run_id for a in many))
-    rows = {
-        r["run_id"]: {**r, "started_at": from_db(r["started_at"])}
-        for r in fetch_dicts(con, RUNS_BY_ID_SQL, [ids], json_columns=("params", "metrics"))
-    }
-    found = [rows[i] for i in ids if i in rows]
-    baselines = dict(zip((r["run_id"] for r in found), _metric_baselines(con, found), strict=True))
-    return [
-        _run_result(dict(rows[a.run_id]), *baselines[a.run_id])
-        if a.run_id in rows
-        else ToolResult.no_data("get_run", f"no run with run_id '{a.run_id}'")
-        for a in many
-    ]
-
-
-def _run_result(run: dict[str, Any], n_runs: int, samples: dict[str, list[float]]) -> ToolResult:
-    node, at = run["component_id"], jsonable(run["started_at"])
-    flags: list[Flag] = []
-    if run["status"] in ("failed", "degraded"):
-        severity: Severity = "major" if run["status"] == "failed" else "minor"
-        flags.append(
-            Flag(
-                node=node,
-                signal=signals.RUN_STATUS,
-                severity=severity,
-                at=at,
-                relative="before_capture",
-                detail=f"run status '{run['status']}'",
-            )
-        )
-    comparison: dict[str, Any] = {}
-    for name, value in (run.get("metrics") or {}).items():
-        sample = samples.get(name, [])
-        if not _numeric(value) or len(sample) < BASELINE_MIN_RUNS:
-            comparison[name] = {"value": value, "median": None, "n": len(sample)}
-            continue
-        comparison[name], flag = _metric_flag(name, float(value), sample, node, at)
-        if flag:
-            flags.append(flag)
-    run["baseline"] = {
-        "window": "same component's runs started 24h to 1h before this run",
-        "runs": n_runs,
-        "metrics": comparison,
-    }
-    return ToolResult.ok("get_run", run, flags=flags)

@@ -26,14 +26,12 @@ from tools.lineage import (
     GetEvaluationArgs,
     GetLineageArgs,
     GetOutputArgs,
-    GetRunArgs,
     get_evaluation,
     get_lineage,
     get_output,
-    get_run,
-    get_runs,
 )
 from tools.logs import SearchLogsArgs, search_logs
+from tools.runs import GetRunArgs, get_run, get_runs
 
 __all__ = ["TOOLS", "TOOLSET_VERSION", "get_tool", "openai_tools"]
 
