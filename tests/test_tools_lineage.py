@@ -140,3 +140,46 @@ def test_memoized_loaders_query_once_and_hand_out_private_copies(store_con, monk
         lineage.load_runs(store_con, "out-002")
     assert len(calls) == 4  # out-001 once more, out-002 once
     assert second[0]["component_id"] != "tampered" and second == real(store_con, "out-001")
+
+
+def test_batched_baselines_keep_only_json_numbers_like_the_single_call(tmp_path):
+    """The batch form extracts baseline metrics in SQL, the single call in Python: a run's
+    booleans, strings, nulls and non-object metrics must count the same in both."""
+    import datetime as dt
+    import json
+
+    from tools.store import open_readonly, open_writable
+
+    path = tmp_path / "odd.duckdb"
+    con = open_writable(path)
+    start = dt.datetime(2025, 1, 1, 12)  # noqa: DTZ001 - the store holds naive UTC
+    odd = [{"x": True}, {"x": "7"}, {"x": None}, [1, 2], {"x": 2**60, "y": 0.1}, {"y": -3}]
+    rows = [
+        (
+            f"r{i}",
+            f"o{i}",
+            "det",
+            "model",
+            "1",
+            start + dt.timedelta(minutes=10 * i),
+            None,
+            "ok",
+            "{}",
+            json.dumps(odd[i % len(odd)] if i < 30 else {"x": 5.5, "y": 9}),
+        )
+        for i in range(32)
+    ]
+    con.executemany("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    con.close()
+    store_con = open_readonly(path)
+    try:
+        tool = get_tool("get_run")
+        many = [{"run_id": "r30"}, {"run_id": "r31"}]
+        batched = tool.call_many(store_con, many)
+        assert batched == [tool.call(store_con, args) for args in many]
+        baseline = batched[1].data["baseline"]  # r0..r25 fall 24 h to 1 h before r31
+        assert baseline["runs"] == 26
+        # numbers only: x in r4, r10, r16, r22; y in those and r5, r11, r17, r23
+        assert (baseline["metrics"]["x"]["n"], baseline["metrics"]["y"]["n"]) == (4, 8)
+    finally:
+        store_con.close()
