@@ -4,10 +4,13 @@
 
     ForestError                 base; the CLI prints it as one line and exits non-zero
     ├── StoreError              the store file is missing, corrupt, locked or not a Forest store
+    │   └── StoreBusyError      (agent.service) investigations held the store past a flush's wait
     ├── IngestError             a file to ingest is malformed (names file, row and field)
     ├── NotFoundError           an id (evaluation, output, tool) does not exist
     ├── InputError              a malformed evaluation, tool arguments or CLI input
-    └── LLMError                the LLM endpoint failed or kept answering garbage
+    ├── LLMError                the LLM endpoint failed or kept answering garbage
+    ├── ConflictError           (agent.service) an evaluation id re-posted with another body: 409
+    └── QueueFullError          (agent.service) too much work in flight: 429 + Retry-After
 """
 
 from __future__ import annotations

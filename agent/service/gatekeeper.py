@@ -179,8 +179,6 @@ class Gatekeeper:
             with self.metrics.lock:
                 self.metrics.llm["done" if verdict else "failed"] += 1
 
-    # -- on behalf of people (Slack) ---------------------------------------------------
-
     def investigate_now(self, evaluation_id: str, tier: Literal["rules", "llm"]) -> Verdict:
         """Investigate a known evaluation (posted here or in the store) and journal it.
 
@@ -233,8 +231,6 @@ class Gatekeeper:
         if added:
             self.metrics.feedback("agree")
         return added
-
-    # -- the single writer -------------------------------------------------------------
 
     def _flush_loop(self) -> None:
         while not self._stop.wait(self.flush_interval):

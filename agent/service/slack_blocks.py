@@ -379,6 +379,3 @@ def override_message(override: Override) -> Payload:
 def override_errors(error: str) -> dict[str, str]:
     """``errors`` for a ``response_action: errors`` answer to the modal."""
     return {"category": error if len(error) <= 300 else error[:299] + "…"}
-
-
-# -- limits ---------------------------------------------------------------------------

@@ -15,12 +15,12 @@ from pathlib import Path
 from agent.api import Investigator
 from agent.llm import ChatModel
 from agent.settings import Settings
-from tools.errors import ForestError
+from tools.errors import StoreError
 
 __all__ = ["StoreBusyError", "StoreGate"]
 
 
-class StoreBusyError(ForestError):
+class StoreBusyError(StoreError):
     """Investigations kept the store busy past the writer's drain timeout; retry later."""
 
 
