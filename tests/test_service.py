@@ -363,3 +363,18 @@ def test_an_unknown_output_is_held_with_the_reason_and_not_sent_to_the_llm(store
     )
     assert r["reason"].startswith("Not investigated: output 'out-nope'")
     assert known["llm_investigation"] == "queued" and known["reason"]
+
+
+def test_verdicts_written_before_the_service_started_are_served(store: Path) -> None:
+    from agent.api import investigate
+
+    earlier = investigate("ev-002", store=store, settings=settings(store))  # appends it
+    with TestClient(create_app(settings(store))) as client:
+        served = client.get("/v1/verdicts/ev-002")
+        assert served.status_code == 200 and served.json()["verdict_id"] == earlier.verdict_id
+        assert client.get("/v1/evaluations/ev-002/status").status_code == 404  # never posted
+        assert client.get("/v1/verdicts/ev-404").status_code == 404
+        same = {**BODY, "evaluation_id": "ev-002"}  # the store's ev-002, field for field
+        other = client.post("/v1/evaluations", json={**same, "claim": "wrong_class"})
+        assert other.status_code == 409 and "already in the store" in other.json()["error"]
+        assert client.post("/v1/evaluations", json=same).status_code == 200

@@ -114,7 +114,7 @@ def create_app(
 
     @app.get("/v1/verdicts/{evaluation_id}", dependencies=secured, name="get_verdict")
     async def get_verdict(evaluation_id: str) -> PlainTextResponse:
-        body = await asyncio.to_thread(gate.journal.latest_verdict, evaluation_id)
+        body = await asyncio.to_thread(gate.latest_verdict, evaluation_id)
         if body is None:
             raise HTTPException(404, f"no verdict for evaluation {evaluation_id!r}")
         return PlainTextResponse(body, media_type="application/json")

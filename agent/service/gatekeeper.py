@@ -20,10 +20,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
+from agent.api import Investigator
 from agent.llm import ChatModel
 from agent.persist import write_evaluations, write_overrides, write_verdicts
 from agent.schemas import Evaluation, Override, Verdict
-from agent.service.journal import Journal, journal_path
+from agent.service.journal import ConflictError, Journal, journal_path
 from agent.service.metrics import Metrics
 from agent.service.storegate import StoreBusyError, StoreGate
 from agent.settings import Settings
@@ -40,6 +41,19 @@ FLUSH_DRAIN_S = 1.0
 
 class QueueFullError(ForestError):
     """Too much work in flight; the client should retry after a while."""
+
+
+def _check_against_store(inv: Investigator, evaluation: Evaluation) -> None:
+    """ConflictError if the store holds another evaluation under the same id: its verdict
+    would otherwise be flushed next to the wrong evaluation."""
+    try:
+        stored = inv.load_evaluation(evaluation.evaluation_id)
+    except NotFoundError:
+        return
+    if stored != evaluation:
+        raise ConflictError(
+            f"evaluation {evaluation.evaluation_id!r} is already in the store with another body"
+        )
 
 
 class Gatekeeper:
@@ -116,6 +130,8 @@ class Gatekeeper:
         return future
 
     def _decide(self, evaluation: Evaluation) -> dict[str, Any]:
+        with self.store.investigator(llm=False) as inv:
+            _check_against_store(inv, evaluation)
         answer = self.journal.accept(evaluation)
         if answer is not None:
             return answer
@@ -205,11 +221,23 @@ class Gatekeeper:
         verdict = self.journal.verdict(verdict_id)
         if verdict is not None:
             return verdict
+        body = self._from_store("SELECT verdict FROM verdicts WHERE verdict_id = ?", verdict_id)
+        return Verdict.model_validate_json(body) if body else None
+
+    def latest_verdict(self, evaluation_id: str) -> str | None:
+        """The newest verdict JSON for an evaluation: the journal's (this service is the
+        store's only writer, so it holds the newest), else the store's (`forest
+        investigate`, `forest demo` or an earlier deployment wrote it)."""
+        return self.journal.latest_verdict(evaluation_id) or self._from_store(
+            "SELECT verdict FROM verdicts WHERE evaluation_id = ?"
+            " ORDER BY created_at DESC, verdict_id DESC LIMIT 1",
+            evaluation_id,
+        )
+
+    def _from_store(self, sql: str, key: str) -> str | None:
         with self.store.investigator(llm=False) as inv:
-            row = inv.con.execute(
-                "SELECT verdict FROM verdicts WHERE verdict_id = ?", [verdict_id]
-            ).fetchone()
-        return Verdict.model_validate_json(row[0]) if row else None
+            row = inv.con.execute(sql, [key]).fetchone()
+        return str(row[0]) if row else None
 
     def override(self, override: Override) -> bool:
         """Journal a human's correction of a known verdict; False if already journaled."""
