@@ -71,8 +71,12 @@ class Gatekeeper:
     ) -> None:
         self.settings = settings
         self.llm_enabled = model is not None or settings.llm_configured
-        self.store = StoreGate(Path(settings.store), settings, model)
         self.journal = Journal(journal_path(Path(settings.store)))
+        try:
+            self.store = StoreGate(Path(settings.store), settings, model)
+        except ForestError:
+            self.journal.close()
+            raise
         self.metrics = Metrics()
         self.queue_size = queue_size
         self.flush_interval = flush_interval

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.schemas import Evaluation, Override, Verdict
-from tools.errors import ForestError
+from tools.errors import ForestError, StoreError
 
 __all__ = ["ConflictError", "Journal", "journal_path"]
 
@@ -73,10 +73,16 @@ class Journal:
     """The SQLite intake journal; one connection shared under a lock, every commit fsynced."""
 
     def __init__(self, path: Path) -> None:
-        self.con = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self.con.execute("PRAGMA journal_mode=WAL")
-        self.con.execute("PRAGMA synchronous=FULL")
-        self.con.executescript(_JOURNAL_DDL)
+        try:
+            self.con = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self.con.execute("PRAGMA journal_mode=WAL")
+            self.con.execute("PRAGMA synchronous=FULL")
+            self.con.executescript(_JOURNAL_DDL)
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"cannot use the intake journal {path}: {exc}. It may hold accepted "
+                "evaluations not yet in the store: keep a copy before moving it aside."
+            ) from exc
         self.lock = threading.Lock()
 
     @contextmanager
