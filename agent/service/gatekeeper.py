@@ -5,10 +5,10 @@ Backpressure: rules decisions in flight plus queued LLM investigations never exc
 ``queue_size``; past it a POST gets 429 with ``Retry-After`` and nothing is journaled.
 A flusher copies journaled evaluations, verdicts and overrides into the store every
 ``flush_interval`` seconds, skipping rows already there (a crash mid-flush never
-duplicates); between flushes other processes may open the store read-only. A flush waits
-at most ``FLUSH_DRAIN_S`` for running investigations (an LLM one can hold the store for
-minutes) and otherwise tries again later, so the gate never stalls behind it;
-``forest_unflushed_rows`` in /metrics shows the backlog.
+duplicates); between flushes other processes may open the store read-only. A flush does
+not start while an LLM investigation holds the store (minutes) and waits at most
+``FLUSH_DRAIN_S`` for rules investigations; otherwise it tries again later, so the gate
+never stalls behind it. ``forest_unflushed_rows`` in /metrics shows the backlog.
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ class StoreGate:
         self.model = model
         self._cv = threading.Condition()
         self._readers = 0
+        self._llm_readers = 0  # LLM investigations hold their connection for minutes
         self._writing = False
         self._idle: dict[bool, list[Investigator]] = {False: [], True: []}
         self._idle[False].append(self._open(llm=False))  # fail fast on a bad store
@@ -49,6 +50,7 @@ class StoreGate:
             while self._writing:
                 self._cv.wait()
             self._readers += 1
+            self._llm_readers += llm
             pool = self._idle[llm]
             inv = pool.pop() if pool else None
         try:
@@ -60,20 +62,23 @@ class StoreGate:
                 if inv is not None:
                     self._idle[llm].append(inv)
                 self._readers -= 1
+                self._llm_readers -= llm
                 self._cv.notify_all()
 
     @contextmanager
     def writing(self, drain_timeout: float | None = None) -> Iterator[Path]:
         """Wait for running investigations, close every read-only connection, then write.
 
-        New investigations wait meanwhile. An LLM investigation holds its connection for
-        minutes, so with ``drain_timeout`` the writer gives up after that many seconds
-        (StoreBusyError) and lets the waiting investigations go on instead of stalling
-        the gate behind it.
+        New investigations wait meanwhile, so with ``drain_timeout`` the writer does not
+        wait at all while an LLM investigation (minutes) holds the store, and gives up after
+        ``drain_timeout`` seconds otherwise (StoreBusyError either way): the gate never
+        stalls behind a write that cannot start.
         """
         with self._cv:
             while self._writing:
                 self._cv.wait()
+            if drain_timeout is not None and self._llm_readers:
+                raise StoreBusyError(f"{self._llm_readers} LLM investigation(s) reading")
             self._writing = True
             drained = self._cv.wait_for(lambda: self._readers == 0, drain_timeout)
             if not drained:
