@@ -707,6 +707,31 @@ def test_an_escalated_verdict_posts_the_llm_verdict_in_the_same_thread(
     assert _button(rules, "forest_agree")["value"] != _button(llm, "forest_agree")["value"]
 
 
+def test_the_ack_does_not_wait_for_a_slow_investigation(
+    store: Path, api: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Slack retries a request not acked within 3 s: the investigation runs lazily."""
+    release = threading.Event()
+    with running(store, api) as slack:
+        gate = slack.app.state.gate
+        real = gate.investigate_now
+
+        def slow(evaluation_id: str, tier: Any) -> Verdict:
+            assert release.wait(30)
+            return real(evaluation_id, tier)
+
+        monkeypatch.setattr(gate, "investigate_now", slow)
+        mentioned = slack.mention("<@UFOREST> ev-002", ts="700.000001")
+        commanded = slack.command("investigate ev-004")
+        assert mentioned.status_code == commanded.status_code == 200
+        assert "Investigating `ev-004`" in commanded.json()["text"]
+        slack.api.wait_for(1)  # the slash command's parent message
+        assert not [b for b in api.posted() if b.get("blocks")]  # no verdict yet
+        release.set()
+        posts = api.wait_for(2, where=lambda b: bool(b.get("blocks")))
+    assert sorted(p["blocks"][0]["text"]["text"][-6:] for p in posts) == ["ev-002", "ev-004"]
+
+
 def test_parse_request() -> None:
     assert parse_request("investigate ev-1", bare_id=False) == "ev-1"
     assert parse_request("  INVESTIGATE   ev-1 ", bare_id=False) == "ev-1"
