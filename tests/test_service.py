@@ -157,7 +157,11 @@ def test_a_full_queue_answers_429_with_retry_after(store: Path) -> None:
         )
         latest = client.get("/v1/verdicts/api-001").json()
         assert latest["provenance"]["reasoner"] == "llm" and latest["category"] == "sensor_fault"
-        metrics = client.get("/metrics").text
+        done = 'forest_llm_investigations_total{result="done"} 1'
+        # counters move just after the journal commit that the status shows
+        while done not in (metrics := client.get("/metrics").text):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
     for line in (
         'forest_http_requests_total{method="POST",route="/v1/evaluations",status="429"} 1',
         'forest_gate_decisions_total{decision="hold"} 2',
