@@ -388,14 +388,17 @@ def test_verdicts_written_before_the_service_started_are_served(store: Path) -> 
 
 
 def test_a_corrupt_journal_is_a_clear_error_and_is_left_alone(store: Path) -> None:
-    from typer.testing import CliRunner
-
-    from agent.cli import app as cli
     from agent.service import journal_path
+    from tools.errors import StoreError
 
     journal = journal_path(store)
-    journal.write_bytes(b"not a sqlite file" * 100)
-    result = CliRunner().invoke(cli, ["serve", "--store", str(store), "--port", "1"])
-    assert result.exit_code == 1
+    garbage = b"not a sqlite file" * 100
+    journal.write_bytes(garbage)
+    with pytest.raises(StoreError, match="cannot use the intake journal"):
+        create_app(settings(store))
+    forest = Path(sys.executable).with_name("forest")
+    argv = [str(forest), "serve", "--store", str(store), "--port", str(_free_port())]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
     assert result.stderr.startswith(f"error: cannot use the intake journal {journal}")
-    assert journal.read_bytes() == b"not a sqlite file" * 100
+    assert journal.read_bytes() == garbage
