@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from fakes import SENSOR_DRAFT
 
 from agent.api import Investigator
 from agent.llm import ChatResult, ToolCallRequest
@@ -43,16 +44,7 @@ class FakeModel:
 
 
 def answer(**overrides: Any) -> ChatResult:
-    body = {
-        "category": "sensor_fault",
-        "failing_node": "cam-t01-s02-c01",
-        "causal_path": [],
-        "action": {"kind": "hardware_maintenance"},
-        "confidence": 0.8,
-        "summary": "focus dropped before capture (E4)",
-        "evidence_ids": ["E4"],
-    }
-    body.update(overrides)
+    body = {**SENSOR_DRAFT, **overrides}
     return ChatResult(content=json.dumps(body), prompt_tokens=1000, completion_tokens=80)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import signal
@@ -19,10 +18,10 @@ from typing import Any
 import duckdb
 import httpx
 import pytest
+from fakes import SensorModel
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from agent.llm import ChatResult
 from agent.schemas import Verdict
 from agent.service import create_app
 from agent.settings import Settings
@@ -36,29 +35,6 @@ BODY = {
     "comment": "wrong!!",
     "created_at": "2025-03-10T12:12:00Z",
 }
-SENSOR_ANSWER = {
-    "category": "sensor_fault",
-    "failing_node": "cam-t01-s02-c01",
-    "causal_path": [],
-    "action": {"kind": "hardware_maintenance"},
-    "confidence": 0.8,
-    "summary": "focus dropped before capture (E4)",
-    "evidence_ids": ["E4"],
-}
-
-
-class FakeModel:
-    """Answers every chat with one verdict draft, after ``gate`` is set."""
-
-    model = "fake-1"
-
-    def __init__(self, gate: threading.Event | None = None) -> None:
-        self.gate = gate
-
-    def chat(self, messages: Any, *, tools=None, tool_choice=None, response_format=None):
-        if self.gate is not None:
-            assert self.gate.wait(30), "test never released the fake model"
-        return ChatResult(content=json.dumps(SENSOR_ANSWER))
 
 
 @pytest.fixture
@@ -139,7 +115,9 @@ def test_bearer_token_is_required_when_set(store: Path) -> None:
 def test_a_full_queue_answers_429_with_retry_after(store: Path) -> None:
     release = threading.Event()
     # every rules verdict is below 0.99, so each one queues an LLM investigation
-    app = create_app(settings(store, train_confidence=0.99), model=FakeModel(release), queue_size=1)
+    app = create_app(
+        settings(store, train_confidence=0.99), model=SensorModel(release), queue_size=1
+    )
     with TestClient(app) as client:
         assert client.post("/v1/evaluations", json=BODY).json()["llm_investigation"] == "queued"
         r = client.post("/v1/evaluations", json={**BODY, "evaluation_id": "api-002"})
@@ -174,11 +152,11 @@ def test_a_full_queue_answers_429_with_retry_after(store: Path) -> None:
 def test_a_queued_llm_investigation_resumes_after_a_crash_exactly_once(store: Path) -> None:
     stuck = threading.Event()
     crashed = create_app(
-        settings(store, train_confidence=0.99), model=FakeModel(stuck), flush_interval=3600
+        settings(store, train_confidence=0.99), model=SensorModel(stuck), flush_interval=3600
     )
     client = TestClient(crashed).__enter__()  # never shut down cleanly: a crash
     assert client.post("/v1/evaluations", json=BODY).status_code == 200
-    restarted = create_app(settings(store, train_confidence=0.99), model=FakeModel())
+    restarted = create_app(settings(store, train_confidence=0.99), model=SensorModel())
     with TestClient(restarted) as again:
         deadline = time.monotonic() + 30
         while again.get("/v1/evaluations/api-001/status").json()["llm_investigation"] == "queued":
@@ -267,21 +245,14 @@ def test_posting_every_demo_evaluation_gates_each_and_train_matches_the_verdict(
     tmp_path: Path,
 ) -> None:
     """The issue's acceptance: `forest serve` on the demo store, every evaluation posted."""
+    from agent.api import Investigator
     from evals.truth import load_truth, score
     from tools.simulator import build_demo
-    from tools.store import open_readonly
 
     store = tmp_path / "demo.duckdb"
     build_demo(store, seed=7, size="small")
-    con = open_readonly(store)
-    try:
-        cur = con.execute("SELECT * FROM evaluations ORDER BY evaluation_id")
-        names = [d[0] for d in cur.description]
-        bodies = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-    finally:
-        con.close()
-    for body in bodies:
-        body["created_at"] = body["created_at"].isoformat() + "Z"
+    with Investigator(store) as inv:
+        bodies = [inv.load_evaluation(i).model_dump(mode="json") for i in inv.evaluation_ids()]
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     proc = _serve(store, port)
@@ -330,7 +301,7 @@ def test_a_slow_llm_investigation_does_not_stall_the_gate(store: Path) -> None:
 
     release = threading.Event()
     app = create_app(
-        settings(store, train_confidence=0.99), model=FakeModel(release), flush_interval=0.1
+        settings(store, train_confidence=0.99), model=SensorModel(release), flush_interval=0.1
     )
     posts = ThreadPoolExecutor(1)
     try:
@@ -359,7 +330,7 @@ def test_a_slow_llm_investigation_does_not_stall_the_gate(store: Path) -> None:
 
 
 def test_an_unknown_output_is_held_with_the_reason_and_not_sent_to_the_llm(store: Path) -> None:
-    app = create_app(settings(store, train_confidence=0.99), model=FakeModel())
+    app = create_app(settings(store, train_confidence=0.99), model=SensorModel())
     with TestClient(app) as client:
         r = client.post("/v1/evaluations", json={**BODY, "output_id": "out-nope"}).json()
         known = client.post("/v1/evaluations", json={**BODY, "evaluation_id": "api-9"}).json()

@@ -20,12 +20,12 @@ import duckdb
 import httpx
 import pytest
 import yaml
+from fakes import SensorModel
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from slack_sdk.signature import SignatureVerifier
 
-from agent.llm import ChatResult
 from agent.schemas import ActionKind, ActionPlan, Category, Evidence, Override, Verdict
 from agent.service import create_app
 from agent.service.slack import parse_request
@@ -220,24 +220,6 @@ def api() -> Iterator[FakeSlack]:
 @pytest.fixture
 def store(small_store: Path, tmp_path: Path) -> Path:
     return Path(shutil.copy(small_store, tmp_path / "slack.duckdb"))
-
-
-class FakeModel:
-    """An LLM whose every answer is one sensor_fault verdict draft."""
-
-    model = "fake-1"
-
-    def chat(self, messages: Any, *, tools=None, tool_choice=None, response_format=None):
-        draft = {
-            "category": "sensor_fault",
-            "failing_node": "cam-t01-s02-c01",
-            "causal_path": [],
-            "action": {"kind": "hardware_maintenance"},
-            "confidence": 0.8,
-            "summary": "focus dropped before capture (E4)",
-            "evidence_ids": ["E4"],
-        }
-        return ChatResult(content=json.dumps(draft))
 
 
 @contextmanager
@@ -698,7 +680,7 @@ def test_an_override_of_an_unknown_verdict_is_refused_in_the_modal(slack: Slack)
 def test_an_escalated_verdict_posts_the_llm_verdict_in_the_same_thread(
     store: Path, api: FakeSlack
 ) -> None:
-    with running(store, api, model=FakeModel(), train_confidence=0.99) as slack:
+    with running(store, api, model=SensorModel(), train_confidence=0.99) as slack:
         parent, rules, escalating, llm = _investigated(slack, "ev-002", count=4)
     assert (
         rules["thread_ts"] == escalating["thread_ts"] == llm["thread_ts"] == parent["answered_ts"]
