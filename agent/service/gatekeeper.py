@@ -136,11 +136,10 @@ class Gatekeeper:
     def _decide(self, evaluation: Evaluation) -> dict[str, Any]:
         with self.store.investigator(llm=False) as inv:
             _check_against_store(inv, evaluation)
-        answer = self.journal.accept(evaluation)
-        if answer is not None:
-            return answer
-        started = time.perf_counter()
-        with self.store.investigator(llm=False) as inv:
+            answer = self.journal.accept(evaluation)
+            if answer is not None:
+                return answer
+            started = time.perf_counter()
             verdict = inv.investigate(evaluation)
         self.metrics.observe("rules", time.perf_counter() - started)
         escalate = self.should_escalate(verdict)
