@@ -38,7 +38,7 @@ class Metrics:
             h[-2] += seconds
             h[-1] += 1
 
-    def render(self, depth: int, capacity: int, unflushed: int = 0) -> str:
+    def render(self, depth: int, capacity: int, unflushed: int) -> str:
         out = [
             "# HELP forest_http_requests_total HTTP requests by method, route and status.",
             "# TYPE forest_http_requests_total counter",
