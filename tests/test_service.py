@@ -378,3 +378,32 @@ def test_a_corrupt_journal_is_a_clear_error_and_is_left_alone(store: Path) -> No
     assert result.returncode == 1
     assert result.stderr.startswith(f"error: cannot use the intake journal {journal}")
     assert journal.read_bytes() == garbage
+
+
+def test_a_decision_finished_before_its_callback_is_registered_does_not_deadlock(
+    store: Path,
+) -> None:
+    """A fast decision (a 409) can complete before submit registers its done callback;
+    the callback then runs at once in the submitting thread, which holds the lock."""
+    from concurrent.futures import Future
+
+    class Immediate:
+        def submit(self, fn: Any, *args: Any) -> Future[Any]:
+            future: Future[Any] = Future()
+            try:
+                future.set_result(fn(*args))
+            except Exception as exc:
+                future.set_exception(exc)
+            return future
+
+        def shutdown(self, **_: Any) -> None:
+            pass
+
+    with TestClient(create_app(settings(store))) as client:
+        gate = client.app.state.gate
+        gate._rules = Immediate()
+        conflicting = {**BODY, "evaluation_id": "ev-002", "claim": "wrong_class"}
+        with ThreadPoolExecutor(1) as pool:
+            answer = pool.submit(client.post, "/v1/evaluations", json=conflicting)
+            assert answer.result(timeout=20).status_code == 409
+        assert gate.depth == 0

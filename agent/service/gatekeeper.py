@@ -82,7 +82,9 @@ class Gatekeeper:
         self.flush_interval = flush_interval
         self._rules = ThreadPoolExecutor(workers, thread_name_prefix="forest-rules")
         self._llm = ThreadPoolExecutor(llm_workers, thread_name_prefix="forest-llm")
-        self._lock = threading.Lock()
+        # re-entrant: a decision that finishes before add_done_callback runs its callback
+        # (which takes this lock) at once, in the submitting thread that holds it
+        self._lock = threading.RLock()
         self._inflight: dict[str, Future[dict[str, Any]]] = {}
         self._llm_queued = 0
         self._stop = threading.Event()
