@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -9,10 +11,18 @@ from typing import Any
 import duckdb
 
 from agent.schemas import Evaluation, Override, Verdict
+from tools.errors import StoreError
 from tools.lineage import to_db
 from tools.store import open_writable
 
-__all__ = ["append_verdicts", "write_evaluations", "write_overrides", "write_verdicts"]
+__all__ = [
+    "append_verdicts",
+    "verdict_row",
+    "write_evaluations",
+    "write_overrides",
+    "write_verdict_rows",
+    "write_verdicts",
+]
 
 _VERDICT_COLUMNS = {
     "verdict_id": "VARCHAR",
@@ -69,26 +79,42 @@ def _insert(
     return len(rows)
 
 
+def verdict_row(body: str) -> tuple[Any, ...]:
+    """The ``verdicts`` table row of a verdict serialized by ``Verdict.model_dump_json``.
+
+    Reads the few columns with ``json.loads`` instead of validating the whole verdict
+    again (~10x cheaper for a 30 KB verdict; the gate's flush copies hundreds a second).
+    StoreError if ``body`` is not such a verdict.
+    """
+    try:
+        v = json.loads(body)
+        provenance = v["provenance"]
+        return (
+            v["verdict_id"],
+            v["evaluation_id"],
+            v["output_id"],
+            to_db(dt.datetime.fromisoformat(provenance["started_at"])),
+            v["category"],
+            v["failing_node"],
+            v["action"]["kind"],
+            v["route_to_training"],
+            v["gate"],
+            v["confidence"],
+            provenance["reasoner"],
+            body,
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StoreError(f"not a serialized verdict: {type(exc).__name__}: {exc}") from exc
+
+
+def write_verdict_rows(con: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]]) -> int:
+    """Insert rows made by :func:`verdict_row` on ``con`` (the caller owns the transaction)."""
+    return _insert(con, "verdicts", _VERDICT_COLUMNS, rows)
+
+
 def write_verdicts(con: duckdb.DuckDBPyConnection, verdicts: Iterable[Verdict]) -> int:
     """Insert ``verdicts`` on ``con`` (the caller owns the transaction)."""
-    rows = [
-        (
-            v.verdict_id,
-            v.evaluation_id,
-            v.output_id,
-            to_db(v.provenance.started_at),
-            v.category,
-            v.failing_node,
-            v.action.kind,
-            v.route_to_training,
-            v.gate,
-            v.confidence,
-            v.provenance.reasoner,
-            v.model_dump_json(),
-        )
-        for v in verdicts
-    ]
-    return _insert(con, "verdicts", _VERDICT_COLUMNS, rows)
+    return write_verdict_rows(con, [verdict_row(v.model_dump_json()) for v in verdicts])
 
 
 def write_overrides(con: duckdb.DuckDBPyConnection, overrides: Iterable[Override]) -> int:

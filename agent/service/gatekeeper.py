@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from agent.api import Investigator
 from agent.llm import ChatModel
-from agent.persist import write_evaluations, write_overrides, write_verdicts
+from agent.persist import verdict_row, write_evaluations, write_overrides, write_verdict_rows
 from agent.schemas import Evaluation, Override, Verdict
 from agent.service.journal import ConflictError, Journal, journal_path
 from agent.service.metrics import Metrics
@@ -43,19 +43,6 @@ class QueueFullError(ForestError):
     """Too much work in flight; the client should retry after a while."""
 
 
-def _check_against_store(inv: Investigator, evaluation: Evaluation) -> None:
-    """ConflictError if the store holds another evaluation under the same id: its verdict
-    would otherwise be flushed next to the wrong evaluation."""
-    try:
-        stored = inv.load_evaluation(evaluation.evaluation_id)
-    except NotFoundError:
-        return
-    if stored != evaluation:
-        raise ConflictError(
-            f"evaluation {evaluation.evaluation_id!r} is already in the store with another body"
-        )
-
-
 class Gatekeeper:
     """Accepts evaluations, decides them with the rules tier, escalates to the LLM tier."""
 
@@ -74,6 +61,10 @@ class Gatekeeper:
         self.journal = Journal(journal_path(Path(settings.store)))
         try:
             self.store = StoreGate(Path(settings.store), settings, model)
+            with self.store.investigator(llm=False) as inv:
+                # ids the store already holds (kept current by flush): most posts are new,
+                # and a set lookup spares them a store query
+                self._in_store = set(inv.evaluation_ids())
         except ForestError:
             self.journal.close()
             raise
@@ -137,7 +128,7 @@ class Gatekeeper:
 
     def _decide(self, evaluation: Evaluation) -> dict[str, Any]:
         with self.store.investigator(llm=False) as inv:
-            _check_against_store(inv, evaluation)
+            self._check_against_store(inv, evaluation)
             answer = self.journal.accept(evaluation)
             if answer is not None:
                 return answer
@@ -161,6 +152,20 @@ class Gatekeeper:
             with self._lock:
                 self._enqueue_llm_locked(evaluation.evaluation_id)
         return answer
+
+    def _check_against_store(self, inv: Investigator, evaluation: Evaluation) -> None:
+        """ConflictError if the store holds another evaluation under the same id: its
+        verdict would otherwise be flushed next to the wrong evaluation."""
+        if evaluation.evaluation_id not in self._in_store:
+            return
+        try:
+            stored = inv.load_evaluation(evaluation.evaluation_id)
+        except NotFoundError:
+            return
+        if stored != evaluation:
+            raise ConflictError(
+                f"evaluation {evaluation.evaluation_id!r} is already in the store with another body"
+            )
 
     def should_escalate(self, verdict: Verdict) -> bool:
         """Whether a rules verdict deserves an LLM investigation (when an LLM is set up).
@@ -285,25 +290,26 @@ class Gatekeeper:
         evaluations = {
             e.evaluation_id: e for e in (Evaluation.model_validate_json(r[1]) for r in rows)
         }
-        verdicts = [Verdict.model_validate_json(r[2]) for r in rows]
+        verdicts = [verdict_row(r[2]) for r in rows]  # the journal's JSON, not re-validated
         corrections = [Override.model_validate_json(r[1]) for r in overrides]
         with self.store.writing(drain_timeout) as path:
             con = open_writable(path)
             try:
                 con.execute("BEGIN")
                 write_evaluations(con, evaluations.values())
-                ids = [v.verdict_id for v in verdicts]
+                ids = [v[0] for v in verdicts]
                 there = {
                     r[0]
                     for r in con.execute(
                         "SELECT verdict_id FROM verdicts WHERE list_contains(?, verdict_id)", [ids]
                     ).fetchall()
                 }
-                written = write_verdicts(con, [v for v in verdicts if v.verdict_id not in there])
+                written = write_verdict_rows(con, [v for v in verdicts if v[0] not in there])
                 written += write_overrides(con, corrections)
                 con.execute("COMMIT")
             finally:
                 con.close()
+        self._in_store.update(evaluations)
         if rows:
             self.journal.mark_flushed(rows[-1][0])
         if overrides:
