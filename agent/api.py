@@ -19,6 +19,7 @@ from agent.settings import Settings
 from agent.state import InvestigationContext
 from tools.base import fetch_dicts, memoized
 from tools.errors import InputError, NotFoundError
+from tools.runs import BaselineCache, baseline_cache
 from tools.store import open_readonly, store_snapshot
 
 __all__ = ["Investigator", "gate", "investigate", "to_gate_decision"]
@@ -38,7 +39,8 @@ class Investigator:
 
     Verdicts are not written here (DuckDB cannot hold the same file read-only and writable
     in one process): callers hand them to :func:`agent.persist.append_verdicts` once this
-    investigator is closed, or pass a ``sink``.
+    investigator is closed, or pass a ``sink``. A long-lived caller shares one
+    ``baselines`` cache across its investigators (see :mod:`tools.runs`).
     """
 
     def __init__(
@@ -48,11 +50,15 @@ class Investigator:
         settings: Settings | None = None,
         model: ChatModel | None = None,
         clock: Callable[[], dt.datetime] = _utcnow,
+        baselines: BaselineCache | None = None,
     ) -> None:
         self.settings = settings or Settings()
         self.store = Path(store or self.settings.store)
         self.clock = clock
         self.con = open_readonly(self.store)
+        self.baselines = baselines
+        if baselines is not None:
+            baselines.check(self.con)
         # one pool per investigator: building a pool per investigation cost ~11 ms each
         self.pool = ThreadPoolExecutor(max_workers=self.settings.sweep_workers)
         self.snapshot = store_snapshot(self.con)
@@ -108,7 +114,8 @@ class Investigator:
             sink=sink,
             pool=self.pool,
         )
-        with memoized():  # shared loaders query once per investigation
+        # shared loaders query once per investigation
+        with memoized(), baseline_cache(self.baselines):
             result = build_graph().invoke(
                 {"evaluation": evaluation},
                 context=ctx,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+
 from tools.registry import get_tool
 
 CAM_A = "cam-t01-s01-c01"
@@ -123,6 +126,48 @@ def test_get_run_in_a_batch_gives_exactly_the_single_call_results(store_con):
     assert sum(bool(r.flags) for r in batched) >= 4  # the flagged runs above are among them
 
 
+def test_get_run_with_a_baseline_cache_gives_exactly_the_uncached_results(store_con):
+    """The gate lends get_run a per-component series cache; nothing it returns may change."""
+    from tools.runs import BaselineCache, baseline_cache
+
+    run_ids = [
+        r[0] for r in store_con.execute("SELECT run_id FROM runs ORDER BY run_id").fetchall()
+    ]
+    many = [{"run_id": i} for i in run_ids] + [{"run_id": "out-001/nothing"}]
+    tool = get_tool("get_run")
+    plain = [tool.call(store_con, args) for args in many]
+    cache = BaselineCache()
+    cache.check(store_con)
+    with baseline_cache(cache):
+        cold = [tool.call(store_con, args) for args in many]
+        warm = tool.call_many(store_con, many)
+    assert cold == plain and warm == plain
+    assert sum(bool(r.flags) for r in plain) >= 4
+    assert cache._series  # the cache was used
+
+
+def test_baseline_cache_forgets_when_the_runs_table_changes(tmp_path):
+    from tools.runs import BaselineCache, baseline_cache
+    from tools.store import open_readonly
+
+    path = _runs_store(tmp_path, [{"x": float(i % 3)} for i in range(30)])
+    cache, tool = BaselineCache(), get_tool("get_run")
+    con = open_readonly(path)
+    cache.check(con)
+    with baseline_cache(cache):
+        before = tool.call(con, {"run_id": "r29"}).data["baseline"]["runs"]
+    con.close()
+    _add_runs(path, [("r-new", _START - dt.timedelta(hours=1), {"x": 1.0})])  # in r29's window
+    con = open_readonly(path)
+    try:
+        cache.check(con)  # what a newly opened investigator does
+        with baseline_cache(cache):
+            after = tool.call(con, {"run_id": "r29"}).data["baseline"]["runs"]
+    finally:
+        con.close()
+    assert after == before + 1
+
+
 def test_memoized_loaders_query_once_and_hand_out_private_copies(store_con, monkeypatch):
     from tools import lineage
     from tools.base import memoized
@@ -142,41 +187,52 @@ def test_memoized_loaders_query_once_and_hand_out_private_copies(store_con, monk
     assert second[0]["component_id"] != "tampered" and second == real(store_con, "out-001")
 
 
-def test_batched_baselines_keep_only_json_numbers_like_the_single_call(tmp_path):
-    """The batch form extracts baseline metrics in SQL, the single call in Python: a run's
-    booleans, strings, nulls and non-object metrics must count the same in both."""
-    import datetime as dt
-    import json
+_START = dt.datetime(2025, 1, 1, 12)  # noqa: DTZ001 - the store holds naive UTC
 
-    from tools.store import open_readonly, open_writable
 
-    path = tmp_path / "odd.duckdb"
+def _add_runs(path, runs):
+    """Insert runs of component 'det', given as (run_id, started_at, metrics)."""
+    from tools.store import open_writable
+
     con = open_writable(path)
-    start = dt.datetime(2025, 1, 1, 12)  # noqa: DTZ001 - the store holds naive UTC
-    odd = [{"x": True}, {"x": "7"}, {"x": None}, [1, 2], {"x": 2**60, "y": 0.1}, {"y": -3}]
     rows = [
-        (
-            f"r{i}",
-            f"o{i}",
-            "det",
-            "model",
-            "1",
-            start + dt.timedelta(minutes=10 * i),
-            None,
-            "ok",
-            "{}",
-            json.dumps(odd[i % len(odd)] if i < 30 else {"x": 5.5, "y": 9}),
-        )
-        for i in range(32)
+        (run_id, f"o-{run_id}", "det", "model", "1", at, None, "ok", "{}", json.dumps(metrics))
+        for run_id, at, metrics in runs
     ]
     con.executemany("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
     con.close()
+
+
+def _runs_store(tmp_path, metrics):
+    """A store whose component 'det' ran every 10 minutes with these metrics."""
+    path = tmp_path / "runs.duckdb"
+    _add_runs(
+        path,
+        [(f"r{i}", _START + dt.timedelta(minutes=10 * i), m) for i, m in enumerate(metrics)],
+    )
+    return path
+
+
+def test_batched_baselines_keep_only_json_numbers_like_the_single_call(tmp_path):
+    """The batch form extracts baseline metrics in SQL, the single call and the gate's
+    cache in Python: booleans, strings, nulls and non-object metrics must count the same."""
+    from tools.runs import BaselineCache, baseline_cache
+    from tools.store import open_readonly
+
+    odd = [{"x": True}, {"x": "7"}, {"x": None}, [1, 2], {"x": 2**60, "y": 0.1}, {"y": -3}]
+    path = _runs_store(
+        tmp_path, [odd[i % len(odd)] if i < 30 else {"x": 5.5, "y": 9} for i in range(32)]
+    )
     store_con = open_readonly(path)
     try:
         tool = get_tool("get_run")
         many = [{"run_id": "r30"}, {"run_id": "r31"}]
         batched = tool.call_many(store_con, many)
         assert batched == [tool.call(store_con, args) for args in many]
+        cache = BaselineCache()
+        cache.check(store_con)
+        with baseline_cache(cache):
+            assert [tool.call(store_con, args) for args in many] == batched
         baseline = batched[1].data["baseline"]  # r0..r25 fall 24 h to 1 h before r31
         assert baseline["runs"] == 26
         # numbers only: x in r4, r10, r16, r22; y in those and r5, r11, r17, r23

@@ -1,11 +1,23 @@
 """``get_run``: one component run with its metrics compared against the same component's
-recent runs, and ``get_runs``, the same for many runs with one baseline scan."""
+recent runs, and ``get_runs``, the same for many runs with one baseline scan.
+
+A long-lived caller (the gate) can lend the tools a :class:`BaselineCache` with
+:func:`baseline_cache`: each component's runs are then read and decoded once, and every
+later baseline is a slice of that series instead of a scan that re-parses ~300 JSON blobs
+per run (the largest single cost of a sweep). Results are identical either way.
+"""
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import json
 import statistics
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -15,7 +27,7 @@ from tools import signals
 from tools.base import Flag, Severity, ToolArgs, ToolResult, fetch_dicts, jsonable
 from tools.lineage import from_db, to_db
 
-__all__ = ["GetRunArgs", "get_run", "get_runs"]
+__all__ = ["BaselineCache", "GetRunArgs", "baseline_cache", "get_run", "get_runs"]
 
 RUNS_BY_ID_SQL = "SELECT * FROM runs WHERE list_contains(?::VARCHAR[], run_id)"
 # Each run's baseline: its component's runs 24 h to 1 h before it, newest first, at most
@@ -48,6 +60,12 @@ BASELINES_SQL = f"""
     WHERE json_type(s.metrics) = 'OBJECT' AND e.type IN ('BIGINT', 'UBIGINT', 'DOUBLE')
     GROUP BY s.i, e.key"""
 BASELINE_MIN_RUNS = 5
+# A component's whole series in the order that makes every baseline window a contiguous
+# slice whose last BASELINE_SAMPLE rows are SAMPLE_ONE's (started_at DESC, run_id ASC).
+SERIES_SQL = """
+    SELECT started_at, metrics FROM runs WHERE component_id = ? AND metrics IS NOT NULL
+    ORDER BY started_at, run_id DESC"""
+FINGERPRINT_SQL = "SELECT count(*), max(started_at), min(started_at) FROM runs"
 
 
 class GetRunArgs(ToolArgs):
@@ -63,6 +81,93 @@ def _numeric(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+@dataclass(frozen=True)
+class _Series:
+    """One component's runs with metrics, oldest first: start times, and per metric the
+    numeric values aligned with them (None where a run lacks a number for it)."""
+
+    starts: list[dt.datetime]
+    metrics: dict[str, list[float | None]]
+
+    @classmethod
+    def load(cls, con: duckdb.DuckDBPyConnection, component_id: str) -> _Series:
+        rows = con.execute(SERIES_SQL, [component_id]).fetchall()
+        metrics: dict[str, list[float | None]] = {}
+        for i, (_, raw) in enumerate(rows):
+            for name, value in _json_object(raw).items():
+                if _numeric(value):
+                    metrics.setdefault(name, [None] * len(rows))[i] = float(value)
+        return cls([r[0] for r in rows], metrics)
+
+    def baseline(self, lo: dt.datetime, hi: dt.datetime) -> tuple[int, dict[str, list[float]]]:
+        """SAMPLE_ONE's (row count, numeric values per metric) for the window [lo, hi]."""
+        end = bisect.bisect_right(self.starts, hi)
+        start = max(bisect.bisect_left(self.starts, lo), end - BASELINE_SAMPLE)
+        if start >= end:
+            return 0, {}
+        samples = {
+            name: [v for v in column[start:end] if v is not None]
+            for name, column in self.metrics.items()
+        }
+        return end - start, {name: values for name, values in samples.items() if values}
+
+
+class BaselineCache:
+    """Components' decoded run series, shared by every investigation over one store.
+
+    Sound while the ``runs`` table is unchanged: :meth:`check` drops everything when a
+    newly opened connection sees another row count or time span (the store only ever
+    gains runs by ingest). Thread-safe; a component is loaded once, on first use.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._fingerprint: tuple[Any, ...] | None = None
+        self._generation = 0  # bumped when the series are dropped
+        self._series: dict[str, _Series] = {}
+        self._loading: dict[str, threading.Lock] = {}
+
+    def check(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Forget every series if ``con`` sees a different ``runs`` table than before."""
+        row = con.execute(FINGERPRINT_SQL).fetchone()
+        fingerprint = tuple(row) if row else None
+        with self._lock:
+            if fingerprint != self._fingerprint:
+                self._series.clear()
+                self._fingerprint = fingerprint
+                self._generation += 1
+
+    def series(self, con: duckdb.DuckDBPyConnection, component_id: str) -> _Series:
+        with self._lock:
+            found = self._series.get(component_id)
+            if found is not None:
+                return found
+            loading = self._loading.setdefault(component_id, threading.Lock())
+            generation = self._generation
+        with loading:  # one thread loads a component; the others wait for it
+            with self._lock:
+                found = self._series.get(component_id)
+            if found is None:
+                found = _Series.load(con, component_id)
+                with self._lock:
+                    if generation == self._generation:  # not dropped meanwhile
+                        self._series[component_id] = found
+        return found
+
+
+_CACHE: ContextVar[BaselineCache | None] = ContextVar("forest_baseline_cache", default=None)
+
+
+@contextmanager
+def baseline_cache(cache: BaselineCache | None) -> Iterator[None]:
+    """Within the block, baselines come from ``cache`` (None: from the store each time)."""
+    token = _CACHE.set(cache)
+    try:
+        yield
+    finally:
+        _CACHE.reset(token)
+
+
 def _metric_baselines(
     con: duckdb.DuckDBPyConnection, runs: list[dict[str, Any]]
 ) -> list[tuple[int, dict[str, list[float]]]]:
@@ -72,6 +177,15 @@ def _metric_baselines(
     """
     if not runs:
         return []
+    cache = _CACHE.get()
+    if cache is not None:
+        return [
+            cache.series(con, r["component_id"]).baseline(
+                to_db(r["started_at"] - dt.timedelta(hours=24)),
+                to_db(r["started_at"] - dt.timedelta(hours=1)),
+            )
+            for r in runs
+        ]
     components = [r["component_id"] for r in runs]
     starts = [to_db(r["started_at"] - dt.timedelta(hours=24)) for r in runs]
     ends = [to_db(r["started_at"] - dt.timedelta(hours=1)) for r in runs]

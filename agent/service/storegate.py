@@ -16,6 +16,7 @@ from agent.api import Investigator
 from agent.llm import ChatModel
 from agent.settings import Settings
 from tools.errors import StoreError
+from tools.runs import BaselineCache
 
 __all__ = ["StoreBusyError", "StoreGate"]
 
@@ -32,6 +33,7 @@ class StoreGate:
         self.rules_settings = settings.model_copy(update={"reasoner": "rules"})
         self.llm_settings = settings.model_copy(update={"reasoner": "llm"})
         self.model = model
+        self.baselines = BaselineCache()  # the runs table never changes under the gate
         self._cv = threading.Condition()
         self._readers = 0
         self._llm_readers = 0  # LLM investigations hold their connection for minutes
@@ -41,8 +43,10 @@ class StoreGate:
 
     def _open(self, *, llm: bool) -> Investigator:
         if llm:
-            return Investigator(self.store, settings=self.llm_settings, model=self.model)
-        return Investigator(self.store, settings=self.rules_settings)
+            return Investigator(
+                self.store, settings=self.llm_settings, model=self.model, baselines=self.baselines
+            )
+        return Investigator(self.store, settings=self.rules_settings, baselines=self.baselines)
 
     @contextmanager
     def investigator(self, *, llm: bool) -> Iterator[Investigator]:
