@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import shutil
 import signal
@@ -292,11 +293,40 @@ def test_the_gate_bench_measures_a_real_server(store: Path) -> None:
     from evals.bench_service import run_gate_bench
 
     report = run_gate_bench(store, seconds=2, concurrency=2)
-    assert report["evaluations"] > 0 and set(report["statuses"]) == {200}
+    assert report["evaluations"] > 0 and set(report["statuses"]) == {"200"}
     assert report["evaluations_per_s"] == pytest.approx(
         report["evaluations"] / report["seconds"], rel=0.05
     )
     assert 0 < report["p50_ms"] <= report["p95_ms"] <= report["p99_ms"]
+    # each POST is about another output until all had a turn; the CPU it cost is counted
+    outputs = duckdb.connect(str(store), read_only=True)
+    try:
+        row = outputs.execute("SELECT count(*) FROM outputs").fetchone()
+    finally:
+        outputs.close()
+    assert row is not None
+    assert report["distinct_outputs"] == min(report["evaluations"], row[0])
+    assert report["server_cpu_ms_per_evaluation"] > 0
+    assert report["client_cpu_ms_per_evaluation"] > 0
+    assert report["cpu_ceiling_per_s"] > 0
+
+
+def test_the_gate_bench_bodies_follow_the_store_and_can_miss_it(store: Path) -> None:
+    from evals.bench_service import _bodies
+    from tools.store import open_readonly
+
+    con = open_readonly(store)
+    try:
+        outputs = dict(con.execute("SELECT output_id, captured_at FROM outputs").fetchall())
+    finally:
+        con.close()
+    bodies = _bodies(store, unknown_outputs=False)
+    assert sorted(b["output_id"] for b in bodies) == sorted(outputs)
+    for body in bodies:  # reviewed after the output was captured, like the store's own
+        created = dt.datetime.fromisoformat(body["created_at"]).replace(tzinfo=None)
+        assert created >= outputs[body["output_id"]]
+    unknown = _bodies(store, unknown_outputs=True)
+    assert len(unknown) == len(bodies) and not {b["output_id"] for b in unknown} & set(outputs)
 
 
 def test_a_slow_llm_investigation_does_not_stall_the_gate(store: Path) -> None:
