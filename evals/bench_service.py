@@ -166,7 +166,11 @@ def run_gate_bench(
             crashed = proc.poll() is not None
         finally:
             proc.terminate()
-            proc.wait(60)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:  # a stuck server must not hang the bench
+                proc.kill()
+                proc.wait()
     if crashed:
         raise RuntimeError(f"forest serve died during the bench (statuses {statuses})")
     latencies.sort()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pytest
+
 from tools.registry import get_tool
 
 CAM_A = "cam-t01-s01-c01"
@@ -126,8 +128,10 @@ def test_get_run_in_a_batch_gives_exactly_the_single_call_results(store_con):
     assert sum(bool(r.flags) for r in batched) >= 4  # the flagged runs above are among them
 
 
-def test_get_run_with_a_baseline_cache_gives_exactly_the_uncached_results(store_con):
-    """The gate lends get_run a per-component series cache; nothing it returns may change."""
+@pytest.mark.parametrize("max_runs", [10**9, 45])
+def test_get_run_with_a_baseline_cache_gives_exactly_the_uncached_results(store_con, max_runs):
+    """The gate lends get_run a per-component series cache; nothing it returns may change,
+    whether the cache holds every component or (past its budget) asks the store for some."""
     from tools.runs import BaselineCache, baseline_cache
 
     run_ids = [
@@ -136,14 +140,16 @@ def test_get_run_with_a_baseline_cache_gives_exactly_the_uncached_results(store_
     many = [{"run_id": i} for i in run_ids] + [{"run_id": "out-001/nothing"}]
     tool = get_tool("get_run")
     plain = [tool.call(store_con, args) for args in many]
-    cache = BaselineCache()
+    cache = BaselineCache(max_runs=max_runs)
     cache.check(store_con)
     with baseline_cache(cache):
         cold = [tool.call(store_con, args) for args in many]
         warm = tool.call_many(store_con, many)
     assert cold == plain and warm == plain
     assert sum(bool(r.flags) for r in plain) >= 4
-    assert cache._series  # the cache was used
+    components = store_con.execute("SELECT count(DISTINCT component_id) FROM runs").fetchone()
+    assert cache._series and cache._cached_runs <= max_runs
+    assert (len(cache._series) == components[0]) == (max_runs > 10**6)
 
 
 def test_baseline_cache_forgets_when_the_runs_table_changes(tmp_path):

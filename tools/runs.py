@@ -66,6 +66,7 @@ SERIES_SQL = """
     SELECT started_at, metrics FROM runs WHERE component_id = ? AND metrics IS NOT NULL
     ORDER BY started_at, run_id DESC"""
 FINGERPRINT_SQL = "SELECT count(*), max(started_at), min(started_at) FROM runs"
+MAX_CACHED_RUNS = 5_000_000  # ~1 GB of decoded series at most
 
 
 class GetRunArgs(ToolArgs):
@@ -96,7 +97,10 @@ class _Series:
         for i, (_, raw) in enumerate(rows):
             for name, value in _json_object(raw).items():
                 if _numeric(value):
-                    metrics.setdefault(name, [None] * len(rows))[i] = float(value)
+                    column = metrics.get(name)
+                    if column is None:
+                        column = metrics[name] = [None] * len(rows)
+                    column[i] = float(value)
         return cls([r[0] for r in rows], metrics)
 
     def baseline(self, lo: dt.datetime, hi: dt.datetime) -> tuple[int, dict[str, list[float]]]:
@@ -120,11 +124,14 @@ class BaselineCache:
     gains runs by ingest). Thread-safe; a component is loaded once, on first use.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_runs: int = MAX_CACHED_RUNS) -> None:
+        self.max_runs = max_runs
         self._lock = threading.Lock()
         self._fingerprint: tuple[Any, ...] | None = None
         self._generation = 0  # bumped when the series are dropped
         self._series: dict[str, _Series] = {}
+        self._sizes: dict[str, int] = {}  # every component's run count, once known
+        self._cached_runs = 0
         self._loading: dict[str, threading.Lock] = {}
 
     def check(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -134,14 +141,23 @@ class BaselineCache:
         with self._lock:
             if fingerprint != self._fingerprint:
                 self._series.clear()
+                self._sizes.clear()
+                self._cached_runs = 0
                 self._fingerprint = fingerprint
                 self._generation += 1
 
-    def series(self, con: duckdb.DuckDBPyConnection, component_id: str) -> _Series:
+    def series(self, con: duckdb.DuckDBPyConnection, component_id: str) -> _Series | None:
+        """The component's series, loaded on first use; None (ask the store) when holding
+        it would take the cache past ``max_runs`` runs."""
         with self._lock:
             found = self._series.get(component_id)
             if found is not None:
                 return found
+            if component_id not in self._sizes:
+                self._sizes[component_id] = _component_runs(con, component_id)
+            if self._cached_runs + self._sizes[component_id] > self.max_runs:
+                return None
+            self._cached_runs += self._sizes[component_id]  # reserved for this load
             loading = self._loading.setdefault(component_id, threading.Lock())
             generation = self._generation
         with loading:  # one thread loads a component; the others wait for it
@@ -152,7 +168,17 @@ class BaselineCache:
                 with self._lock:
                     if generation == self._generation:  # not dropped meanwhile
                         self._series[component_id] = found
+            else:
+                with self._lock:  # another thread loaded it: give back the reservation
+                    self._cached_runs -= self._sizes.get(component_id, 0)
         return found
+
+
+def _component_runs(con: duckdb.DuckDBPyConnection, component_id: str) -> int:
+    row = con.execute(
+        "SELECT count(*) FROM runs WHERE component_id = ? AND metrics IS NOT NULL", [component_id]
+    ).fetchone()
+    return int(row[0]) if row else 0
 
 
 _CACHE: ContextVar[BaselineCache | None] = ContextVar("forest_baseline_cache", default=None)
@@ -171,36 +197,48 @@ def baseline_cache(cache: BaselineCache | None) -> Iterator[None]:
 def _metric_baselines(
     con: duckdb.DuckDBPyConnection, runs: list[dict[str, Any]]
 ) -> list[tuple[int, dict[str, list[float]]]]:
-    """For each run, (sample size, numeric metric values) of its component's recent runs.
-
-    One scan of ``runs`` serves every run asked about: the sweep asks for a whole lineage.
-    """
-    if not runs:
-        return []
+    """For each run, (sample size, numeric metric values) of its component's recent runs:
+    from the baseline cache when one is lent and holds the component, else from the store
+    (one scan serves every run asked about: the sweep asks for a whole lineage)."""
+    windows = [
+        (
+            r["component_id"],
+            to_db(r["started_at"] - dt.timedelta(hours=24)),
+            to_db(r["started_at"] - dt.timedelta(hours=1)),
+        )
+        for r in runs
+    ]
+    out: list[tuple[int, dict[str, list[float]]] | None] = [None] * len(runs)
     cache = _CACHE.get()
     if cache is not None:
-        return [
-            cache.series(con, r["component_id"]).baseline(
-                to_db(r["started_at"] - dt.timedelta(hours=24)),
-                to_db(r["started_at"] - dt.timedelta(hours=1)),
-            )
-            for r in runs
-        ]
-    components = [r["component_id"] for r in runs]
-    starts = [to_db(r["started_at"] - dt.timedelta(hours=24)) for r in runs]
-    ends = [to_db(r["started_at"] - dt.timedelta(hours=1)) for r in runs]
-    counts = [0] * len(runs)
-    samples: list[dict[str, list[float]]] = [{} for _ in runs]
-    if len(runs) == 1:  # decoding one sample in Python beats json_each
-        params = [components[0], starts[0], ends[0], BASELINE_SAMPLE]
-        rows = con.execute(SAMPLE_ONE, params).fetchall()
+        for i, (component, lo, hi) in enumerate(windows):
+            series = cache.series(con, component)
+            if series is not None:
+                out[i] = series.baseline(lo, hi)
+    todo = [i for i, found in enumerate(out) if found is None]
+    for i, found in zip(todo, _scan_baselines(con, [windows[i] for i in todo]), strict=True):
+        out[i] = found
+    return [found for found in out if found is not None]
+
+
+def _scan_baselines(
+    con: duckdb.DuckDBPyConnection, windows: list[tuple[str, dt.datetime, dt.datetime]]
+) -> list[tuple[int, dict[str, list[float]]]]:
+    """``_metric_baselines`` from the store, for (component, lo, hi) windows."""
+    if not windows:
+        return []
+    counts = [0] * len(windows)
+    samples: list[dict[str, list[float]]] = [{} for _ in windows]
+    if len(windows) == 1:  # decoding one sample in Python beats json_each
+        rows = con.execute(SAMPLE_ONE, [*windows[0], BASELINE_SAMPLE]).fetchall()
         for _, metrics in rows:
             for name, value in _json_object(metrics).items():
                 if _numeric(value):
                     samples[0].setdefault(name, []).append(float(value))
         counts[0] = len(rows)
     else:  # many: DuckDB extracts the numbers, off the GIL
-        params = [list(range(len(runs))), components, starts, ends, BASELINE_SAMPLE]
+        components, starts, ends = (list(column) for column in zip(*windows, strict=True))
+        params = [list(range(len(windows))), components, starts, ends, BASELINE_SAMPLE]
         for i, key, n, values in con.execute(BASELINES_SQL, params).fetchall():
             if key is None:
                 counts[i] = n
