@@ -1,7 +1,8 @@
-"""``forest bench``: build a large store and time every evidence tool and whole investigations.
+"""``forest bench``: build a large store and time every evidence tool, whole investigations
+and the gate (``forest serve`` under load, see :mod:`evals.bench_service`).
 
 Figures are printed with the data size they were measured on. Targets (2-core machine):
-each tool p95 <= 50 ms, store build <= 5 minutes.
+each tool p95 <= 50 ms, store build <= 5 minutes, 200 gate decisions/s.
 """
 
 from __future__ import annotations
