@@ -61,6 +61,18 @@ CREATE TABLE IF NOT EXISTS seen_events (
 """
 
 
+def _insert_verdict(con: sqlite3.Connection, verdict: Verdict) -> None:
+    con.execute(
+        "INSERT INTO verdicts (verdict_id, evaluation_id, reasoner, body) VALUES (?, ?, ?, ?)",
+        (
+            verdict.verdict_id,
+            verdict.evaluation_id,
+            verdict.provenance.reasoner,
+            verdict.model_dump_json(),
+        ),
+    )
+
+
 def journal_path(store: Path) -> Path:
     return store.with_name(f"{store.stem}.intake.db")
 
@@ -123,16 +135,7 @@ class Journal:
 
     def decide(self, verdict: Verdict, answer: dict[str, Any], escalate: bool) -> None:
         with self._tx() as con:
-            con.execute(
-                "INSERT INTO verdicts (verdict_id, evaluation_id, reasoner, body)"
-                " VALUES (?, ?, ?, ?)",
-                (
-                    verdict.verdict_id,
-                    verdict.evaluation_id,
-                    verdict.provenance.reasoner,
-                    verdict.model_dump_json(),
-                ),
-            )
+            _insert_verdict(con, verdict)
             con.execute(
                 "UPDATE intake SET status = 'decided', answer = ?, llm = ? WHERE evaluation_id = ?",
                 (json.dumps(answer), "queued" if escalate else "none", verdict.evaluation_id),
@@ -146,11 +149,7 @@ class Journal:
                 ("done" if verdict else "failed", evaluation_id),
             ).rowcount
             if done and verdict is not None:
-                con.execute(
-                    "INSERT INTO verdicts (verdict_id, evaluation_id, reasoner, body)"
-                    " VALUES (?, ?, 'llm', ?)",
-                    (verdict.verdict_id, evaluation_id, verdict.model_dump_json()),
-                )
+                _insert_verdict(con, verdict)
         return bool(done)
 
     def evaluation(self, evaluation_id: str) -> Evaluation:
@@ -228,16 +227,7 @@ class Journal:
                 " VALUES (?, ?, ?, 'recorded')",
                 (evaluation.evaluation_id, evaluation.model_dump_json(), time.time()),
             )
-            con.execute(
-                "INSERT INTO verdicts (verdict_id, evaluation_id, reasoner, body)"
-                " VALUES (?, ?, ?, ?)",
-                (
-                    verdict.verdict_id,
-                    verdict.evaluation_id,
-                    verdict.provenance.reasoner,
-                    verdict.model_dump_json(),
-                ),
-            )
+            _insert_verdict(con, verdict)
 
     def verdict(self, verdict_id: str) -> Verdict | None:
         row = self._one("SELECT body FROM verdicts WHERE verdict_id = ?", (verdict_id,))
