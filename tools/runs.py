@@ -66,6 +66,7 @@ SERIES_SQL = """
     SELECT started_at, metrics FROM runs WHERE component_id = ? AND metrics IS NOT NULL
     ORDER BY started_at, run_id DESC"""
 FINGERPRINT_SQL = "SELECT count(*), max(started_at), min(started_at) FROM runs"
+SIZES_SQL = "SELECT component_id, count(*) FROM runs WHERE metrics IS NOT NULL GROUP BY ALL"
 MAX_CACHED_RUNS = 5_000_000  # ~1 GB of decoded series at most
 
 
@@ -95,12 +96,11 @@ class _Series:
         rows = con.execute(SERIES_SQL, [component_id]).fetchall()
         metrics: dict[str, list[float | None]] = {}
         for i, (_, raw) in enumerate(rows):
-            for name, value in _json_object(raw).items():
-                if _numeric(value):
-                    column = metrics.get(name)
-                    if column is None:
-                        column = metrics[name] = [None] * len(rows)
-                    column[i] = float(value)
+            for name, value in _numbers(raw).items():
+                column = metrics.get(name)
+                if column is None:
+                    column = metrics[name] = [None] * len(rows)
+                column[i] = value
         return cls([r[0] for r in rows], metrics)
 
     def baseline(self, lo: dt.datetime, hi: dt.datetime) -> tuple[int, dict[str, list[float]]]:
@@ -121,7 +121,8 @@ class BaselineCache:
 
     Sound while the ``runs`` table is unchanged: :meth:`check` drops everything when a
     newly opened connection sees another row count or time span (the store only ever
-    gains runs by ingest). Thread-safe; a component is loaded once, on first use.
+    gains runs by ingest); it also learns each component's size there, so call it before
+    use. Thread-safe; a component is loaded once, on first use.
     """
 
     def __init__(self, max_runs: int = MAX_CACHED_RUNS) -> None:
@@ -130,7 +131,7 @@ class BaselineCache:
         self._fingerprint: tuple[Any, ...] | None = None
         self._generation = 0  # bumped when the series are dropped
         self._series: dict[str, _Series] = {}
-        self._sizes: dict[str, int] = {}  # every component's run count, once known
+        self._sizes: dict[str, int] = {}  # each component's runs with metrics
         self._cached_runs = 0
         self._loading: dict[str, threading.Lock] = {}
 
@@ -139,46 +140,42 @@ class BaselineCache:
         row = con.execute(FINGERPRINT_SQL).fetchone()
         fingerprint = tuple(row) if row else None
         with self._lock:
-            if fingerprint != self._fingerprint:
-                self._series.clear()
-                self._sizes.clear()
-                self._cached_runs = 0
-                self._fingerprint = fingerprint
-                self._generation += 1
+            if fingerprint == self._fingerprint:
+                return
+        sizes = dict(con.execute(SIZES_SQL).fetchall())
+        with self._lock:
+            self._series.clear()
+            self._sizes = sizes
+            self._cached_runs = 0
+            self._fingerprint = fingerprint
+            self._generation += 1
 
     def series(self, con: duckdb.DuckDBPyConnection, component_id: str) -> _Series | None:
         """The component's series, loaded on first use; None (ask the store) when holding
         it would take the cache past ``max_runs`` runs."""
         with self._lock:
             found = self._series.get(component_id)
-            if found is not None:
-                return found
-            if component_id not in self._sizes:
-                self._sizes[component_id] = _component_runs(con, component_id)
-            if self._cached_runs + self._sizes[component_id] > self.max_runs:
-                return None
-            self._cached_runs += self._sizes[component_id]  # reserved for this load
             loading = self._loading.setdefault(component_id, threading.Lock())
-            generation = self._generation
-        with loading:  # one thread loads a component; the others wait for it
+        if found is not None:
+            return found
+        with loading:  # one thread loads a component; the others wait, then find it
             with self._lock:
                 found = self._series.get(component_id)
-            if found is None:
+                size = self._sizes.get(component_id, 0)
+                if found is not None or self._cached_runs + size > self.max_runs:
+                    return found
+                self._cached_runs += size
+                generation = self._generation
+            try:
                 found = _Series.load(con, component_id)
+            except BaseException:
                 with self._lock:
-                    if generation == self._generation:  # not dropped meanwhile
-                        self._series[component_id] = found
-            else:
-                with self._lock:  # another thread loaded it: give back the reservation
-                    self._cached_runs -= self._sizes.get(component_id, 0)
-        return found
-
-
-def _component_runs(con: duckdb.DuckDBPyConnection, component_id: str) -> int:
-    row = con.execute(
-        "SELECT count(*) FROM runs WHERE component_id = ? AND metrics IS NOT NULL", [component_id]
-    ).fetchone()
-    return int(row[0]) if row else 0
+                    self._cached_runs -= size if generation == self._generation else 0
+                raise
+            with self._lock:
+                if generation == self._generation:  # not dropped meanwhile
+                    self._series[component_id] = found
+            return found
 
 
 _CACHE: ContextVar[BaselineCache | None] = ContextVar("forest_baseline_cache", default=None)
@@ -232,9 +229,8 @@ def _scan_baselines(
     if len(windows) == 1:  # decoding one sample in Python beats json_each
         rows = con.execute(SAMPLE_ONE, [*windows[0], BASELINE_SAMPLE]).fetchall()
         for _, metrics in rows:
-            for name, value in _json_object(metrics).items():
-                if _numeric(value):
-                    samples[0].setdefault(name, []).append(float(value))
+            for name, value in _numbers(metrics).items():
+                samples[0].setdefault(name, []).append(value)
         counts[0] = len(rows)
     else:  # many: DuckDB extracts the numbers, off the GIL
         components, starts, ends = (list(column) for column in zip(*windows, strict=True))
@@ -245,6 +241,11 @@ def _scan_baselines(
             else:
                 samples[i][key] = values
     return list(zip(counts, samples, strict=True))
+
+
+def _numbers(metrics: Any) -> dict[str, float]:
+    """The JSON numbers of a metrics object (no booleans, strings, nulls or non-objects)."""
+    return {k: float(v) for k, v in _json_object(metrics).items() if _numeric(v)}
 
 
 def _json_object(value: Any) -> dict[str, Any]:
