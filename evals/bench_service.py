@@ -30,6 +30,7 @@ from typing import Any
 import httpx
 
 from agent.schemas import Evaluation
+from tools.base import fetch_dicts
 from tools.store import open_readonly
 
 __all__ = ["run_gate_bench"]
@@ -43,22 +44,16 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _rows(con: Any, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
-    cur = con.execute(sql, params or [])
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-
-
 def _bodies(store: Path, *, unknown_outputs: bool) -> list[dict[str, Any]]:
     """One evaluation body per output (shuffled), modelled on the store's evaluations."""
     con = open_readonly(store)
     try:
-        templates = _rows(
+        templates = fetch_dicts(
             con,
             "SELECT e.*, o.captured_at FROM evaluations e JOIN outputs o USING (output_id)"
             " ORDER BY e.evaluation_id",
         )
-        outputs = _rows(
+        outputs = fetch_dicts(
             con,
             "SELECT output_id, captured_at FROM outputs"
             f" USING SAMPLE reservoir({MAX_OUTPUTS} ROWS) REPEATABLE (7) ORDER BY output_id",
