@@ -146,8 +146,7 @@ class Gatekeeper:
             "llm_investigation": "queued" if escalate else "none",
         }
         self.journal.decide(verdict, answer, escalate)
-        with self.metrics.lock:
-            self.metrics.decisions[verdict.gate] += 1
+        self.metrics.count("decision", verdict.gate)
         if escalate:
             with self._lock:
                 self._enqueue_llm_locked(evaluation.evaluation_id)
@@ -202,8 +201,7 @@ class Gatekeeper:
             return  # shutting down: leave it queued in the journal for the next start
         self.metrics.observe("llm", time.perf_counter() - started)
         if self.journal.finish_llm(evaluation_id, verdict):
-            with self.metrics.lock:
-                self.metrics.llm["done" if verdict else "failed"] += 1
+            self.metrics.count("llm", "done" if verdict else "failed")
 
     def investigate_now(self, evaluation_id: str, tier: Literal["rules", "llm"]) -> Verdict:
         """Investigate a known evaluation (posted here or in the store) and journal it.
@@ -258,7 +256,7 @@ class Gatekeeper:
             )
         added = self.journal.add_override(override)
         if added:
-            self.metrics.feedback("override")
+            self.metrics.count("feedback", "override")
         return added
 
     def agree(self, verdict_id: str, author: str) -> bool:
@@ -267,7 +265,7 @@ class Gatekeeper:
             raise NotFoundError(f"no verdict {verdict_id!r}")
         added = self.journal.add_agreement(verdict_id, author)
         if added:
-            self.metrics.feedback("agree")
+            self.metrics.count("feedback", "agree")
         return added
 
     def _flush_loop(self) -> None:

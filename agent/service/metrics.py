@@ -8,6 +8,27 @@ from collections import Counter
 __all__ = ["Metrics"]
 
 _BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+# what Metrics.count counts: kind -> (metric, help, label, the label's values)
+_COUNTERS = {
+    "decision": (
+        "forest_gate_decisions_total",
+        "Gate decisions by the rules tier.",
+        "decision",
+        ("train", "hold", "discard"),
+    ),
+    "llm": (
+        "forest_llm_investigations_total",
+        "LLM investigations by result.",
+        "result",
+        ("done", "failed"),
+    ),
+    "feedback": (
+        "forest_feedback_total",
+        "Human feedback on verdicts by kind.",
+        "kind",
+        ("agree", "override"),
+    ),
+}
 
 
 class Metrics:
@@ -16,18 +37,17 @@ class Metrics:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.requests: Counter[tuple[str, str, int]] = Counter()
-        self.decisions: Counter[str] = Counter()
-        self.llm: Counter[str] = Counter()
-        self.feedbacks: Counter[str] = Counter()
+        self.counts: Counter[tuple[str, str]] = Counter()  # (kind in _COUNTERS, value)
         self.latency: dict[str, list[float]] = {}  # tier -> bucket counts + [sum, count]
 
     def request(self, method: str, route: str, status: int) -> None:
         with self.lock:
             self.requests[(method, route, status)] += 1
 
-    def feedback(self, kind: str) -> None:
+    def count(self, kind: str, value: str) -> None:
+        """One more ``value`` (e.g. "train") of a ``kind`` in _COUNTERS (e.g. "decision")."""
         with self.lock:
-            self.feedbacks[kind] += 1
+            self.counts[(kind, value)] += 1
 
     def observe(self, tier: str, seconds: float) -> None:
         with self.lock:
@@ -49,29 +69,9 @@ class Metrics:
                     f'forest_http_requests_total{{method="{method}",route="{route}",'
                     f'status="{status}"}} {n}'
                 )
-            out += [
-                "# HELP forest_gate_decisions_total Gate decisions by the rules tier.",
-                "# TYPE forest_gate_decisions_total counter",
-            ]
-            for decision in ("train", "hold", "discard"):
-                out.append(
-                    f'forest_gate_decisions_total{{decision="{decision}"}} '
-                    f"{self.decisions[decision]}"
-                )
-            out += [
-                "# HELP forest_llm_investigations_total LLM investigations by result.",
-                "# TYPE forest_llm_investigations_total counter",
-            ]
-            for result in ("done", "failed"):
-                out.append(
-                    f'forest_llm_investigations_total{{result="{result}"}} {self.llm[result]}'
-                )
-            out += [
-                "# HELP forest_feedback_total Human feedback on verdicts by kind.",
-                "# TYPE forest_feedback_total counter",
-            ]
-            for kind in ("agree", "override"):
-                out.append(f'forest_feedback_total{{kind="{kind}"}} {self.feedbacks[kind]}')
+            for kind, (metric, help_, label, values) in _COUNTERS.items():
+                out += [f"# HELP {metric} {help_}", f"# TYPE {metric} counter"]
+                out += [f'{metric}{{{label}="{v}"}} {self.counts[(kind, v)]}' for v in values]
             out += [
                 "# HELP forest_queue_depth Rules decisions in flight plus queued LLM work.",
                 "# TYPE forest_queue_depth gauge",
