@@ -1,4 +1,4 @@
-"""Block Kit payloads for the Slack bot, and a checker of Slack's Block Kit limits.
+"""Block Kit payloads for the Slack bot (limits: :mod:`agent.service.slack_limits`).
 
 Pure functions: a Verdict (or ids and text) in, the JSON Slack expects out. Text that came
 from the store or a model (summaries, findings, node names, comments, error messages) goes
