@@ -32,7 +32,7 @@ bench: $(STAMP)
 # Re-records the LLM cassettes against a real local OpenAI-compatible server
 # (llama.cpp + a 270M model from PyPI, in its own venv). Never part of `make test`.
 record: $(STAMP)
-	bash evals/record.sh
+	bash evals/record_cassettes.sh
 
 clean:
 	rm -rf $(VENV) .record-venv forest-demo.duckdb forest-demo.truth.jsonl .pytest_cache .ruff_cache .mypy_cache

@@ -17,10 +17,10 @@ from agent.persist import append_verdicts
 from agent.schemas import Evaluation, GateDecision, Verdict
 from agent.settings import Settings
 from agent.state import InvestigationContext
-from tools.base import fetch_dicts, memoized
 from tools.errors import InputError, NotFoundError
 from tools.runs import BaselineCache, baseline_cache
-from tools.store import open_readonly, store_snapshot
+from tools.store.connection import fetch_dicts, open_readonly, store_snapshot
+from tools.store.loaders import memoized
 
 __all__ = ["Investigator", "gate", "investigate", "to_gate_decision"]
 

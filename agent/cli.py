@@ -97,7 +97,7 @@ def ingest(
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn
 
-    from tools.ingest import ingest_dir
+    from tools.store.ingest import ingest_dir
 
     console = Console(stderr=True)
     with Progress(
@@ -122,7 +122,7 @@ def export(
     ] = "parquet",
 ) -> None:
     """Write every table of the store to files that `forest ingest` loads back."""
-    from tools.ingest import export_dir
+    from tools.store.ingest import export_dir
 
     counts = export_dir(store, out, fmt)
     _print_counts(counts)
@@ -159,7 +159,7 @@ def tools_call(
     if not isinstance(parsed, dict):
         usage_error('--args must be a JSON object, e.g. \'{"output_id": "o-1"}\'')
     from tools.registry import get_tool
-    from tools.store import open_readonly
+    from tools.store.connection import open_readonly
 
     tool = get_tool(name)
     con = open_readonly(store)
@@ -240,7 +240,7 @@ def bench(
 ) -> None:
     """Build a large store (10M logs, 1M runs, 20M health rows), time every tool, a rules
     investigation and the HTTP gate's sustained throughput."""
-    from evals.bench import run_bench
+    from evals.benchmarks.suite import run_bench
 
     run_bench(path, samples=samples, rebuild=rebuild, as_json=as_json, gate_seconds=gate_seconds)
 
@@ -380,7 +380,7 @@ def record_incident(
     store: StoreOption = DEFAULT_STORE,
 ) -> None:
     """Cut the slice of the store an evaluation needs into a case folder `forest eval` runs."""
-    from evals.record import record_incident as record
+    from evals.capture import record_incident as record
 
     folder = record(evaluation_id, store, out, from_override)
     typer.echo(f"recorded {evaluation_id} into {folder}", err=True)

@@ -14,9 +14,9 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
 from agent import __version__
+from agent.dag import Lineage
 from agent.evidence import PlannedCall, run_calls
 from agent.grounding import evaluation_reliability, gate_for, ground, route
-from agent.lineage import Lineage
 from agent.llm_reasoner import (
     AnswerInvalid,
     assistant_message,
@@ -33,9 +33,9 @@ from agent.state import (
     InvestigationState,
 )
 from agent.sweep import plan_sweep
-from tools.base import redact
 from tools.errors import LLMError
 from tools.registry import TOOLSET_VERSION
+from tools.store.redact import redact
 
 __all__ = ["build_graph"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from agent.lineage import Lineage
+from agent.dag import Lineage
 from agent.schemas import (
     ACTION_FOR_CATEGORY,
     ActionPlan,
@@ -32,7 +32,7 @@ __all__ = [
 
 UNGROUNDED_CONFIDENCE_CAP = 0.4
 _NEEDS_NODE = set(ACTION_FOR_CATEGORY) - {"evaluation_unreliable", "inconclusive"}
-# The component kinds (tools/contract.py) a category may blame; others may name any node.
+# The component kinds (tools/store/contract.py) a category may blame; others may name any node.
 _KINDS_FOR_CATEGORY = {
     "model_error": {"model"},
     "distribution_shift": {"model"},

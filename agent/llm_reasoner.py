@@ -24,8 +24,8 @@ from typing import Any, get_args
 from pydantic import ValidationError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
+from agent.dag import Lineage
 from agent.evidence import PlannedCall, run_calls
-from agent.lineage import Lineage
 from agent.llm import ChatModel, ChatResult, ToolCallRequest
 from agent.prompts import data_block, render
 from agent.schemas import ActionKind, ActionPlan, Category, VerdictDraft

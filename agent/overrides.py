@@ -9,10 +9,9 @@ from typing import Any
 
 from agent.schemas import Override
 from agent.service.journal import journal_path
-from tools.base import fetch_dicts
 from tools.errors import StoreError
-from tools.lineage import from_db
-from tools.store import open_readonly
+from tools.store.connection import fetch_dicts, open_readonly
+from tools.store.timestamps import from_db
 
 __all__ = ["list_overrides"]
 

@@ -12,8 +12,8 @@ import duckdb
 
 from agent.schemas import Evaluation, Override, Verdict
 from tools.errors import StoreError
-from tools.lineage import to_db
-from tools.store import open_writable
+from tools.store.connection import open_writable
+from tools.store.timestamps import to_db
 
 __all__ = [
     "append_verdicts",

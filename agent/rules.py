@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from agent.lineage import Lineage
+from agent.dag import Lineage
 from agent.schemas import (
     ACTION_FOR_CATEGORY,
     ActionPlan,

@@ -13,7 +13,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tools.base import Flag
-from tools.contract import CLAIMS, SOURCE_KINDS
+from tools.store.contract import CLAIMS, SOURCE_KINDS
 
 __all__ = [
     "ACTION_FOR_CATEGORY",

@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypedDict
 
 import duckdb
 
-from agent.lineage import Lineage
+from agent.dag import Lineage
 from agent.llm import ChatResult, ToolCallRequest
 from agent.llm_reasoner import LLMSession
 from agent.schemas import Evaluation, Evidence, Verdict, VerdictDraft

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from agent.dag import Lineage
 from agent.evidence import PlannedCall
-from agent.lineage import Lineage
 from agent.schemas import Evaluation
 
 __all__ = ["plan_sweep"]

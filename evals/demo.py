@@ -13,7 +13,7 @@ from agent.api import Investigator
 from agent.persist import append_verdicts
 from agent.settings import Settings
 from evals.truth import load_truth, score
-from tools.simulator import build_demo
+from evals.worlds import build_demo
 
 __all__ = ["run_demo"]
 

@@ -32,10 +32,10 @@ from evals.graders import (
     summarise,
 )
 from evals.incident import DIFFICULTIES, MARKERS, Case, load_case, load_suite
-from tools.contract import COMPONENT_KINDS
 from tools.errors import ForestError, InputError
-from tools.ingest import ingest_dir
 from tools.registry import get_tool
+from tools.store.contract import COMPONENT_KINDS
+from tools.store.ingest import ingest_dir
 
 __all__ = [
     "DEFAULT_INCIDENTS",
@@ -345,7 +345,7 @@ def _shares(values: list[Any]) -> dict[str, float]:
 
 def drift(cases: list[Case], store: str | Path, days: int = 30) -> dict[str, Any]:
     """Compare the suite's mix with the store's recent verdicts, dimension by dimension."""
-    from tools.store import open_readonly
+    from tools.store.connection import open_readonly
 
     con = open_readonly(store)
     try:

@@ -68,9 +68,9 @@ import duckdb
 import pytest
 
 from tools.base import ToolResult
-from tools.contract import columns
 from tools.registry import get_tool
-from tools.store import open_readonly, open_writable
+from tools.store.connection import open_readonly, open_writable
+from tools.store.contract import columns
 
 # Built by concatenation so no secret-shaped literal sits in the source.
 FAKE_KEY = "sk-" + "abcdefghijklmnopqrstuvwx"

@@ -34,10 +34,10 @@ from evals.runner import (
     drift,
     run_suite,
 )
-from tools.contract import TABLES
+from evals.worlds import build_demo
 from tools.errors import InputError
-from tools.simulator import build_demo
-from tools.store import open_writable
+from tools.store.connection import open_writable
+from tools.store.contract import TABLES
 
 cli = CliRunner()
 FLOORS = {
@@ -191,7 +191,7 @@ def test_record_from_override_and_from_verdict(demo_store: Path, tmp_path: Path)
         evaluation_id = inv.evaluation_ids()[0]
         verdict = inv.investigate(evaluation_id)
     append_verdicts(store, [verdict])
-    from evals.record import record_incident
+    from evals.capture import record_incident
 
     plain = load_case(record_incident(evaluation_id, store, tmp_path / "a"))
     assert plain.incident.expected.category == verdict.category

@@ -6,7 +6,7 @@ import duckdb
 import pytest
 
 from tools.errors import StoreError
-from tools.store import open_readonly, open_writable
+from tools.store.connection import open_readonly, open_writable
 
 
 @pytest.mark.parametrize(

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from tools.contract import SORT_KEYS, TABLES
 from tools.errors import IngestError
-from tools.ingest import export_dir, ingest_dir
-from tools.store import open_readonly, open_writable
+from tools.store.connection import open_readonly, open_writable
+from tools.store.contract import SORT_KEYS, TABLES
+from tools.store.ingest import export_dir, ingest_dir
 
 # A few rows per table, with the awkward values a round trip must survive: NULLs, quotes,
 # commas and newlines in text, nested JSON, scalar JSON values, lists, dates, booleans.

@@ -12,11 +12,11 @@ import duckdb
 import pytest
 
 from agent.api import Investigator, gate, investigate
-from agent.lineage import Lineage
+from agent.dag import Lineage
 from agent.schemas import Verdict
 from agent.settings import Settings
 from evals.truth import load_truth, score
-from tools.simulator import build_demo
+from evals.worlds import build_demo
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import pytest
 from cassettes import vcr_config as shared_vcr_config
 
 from agent.api import Investigator
-from agent.lineage import Lineage
+from agent.dag import Lineage
 from agent.schemas import Verdict
 from agent.settings import Settings
 

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from tools.contract import describe_markdown
+from tools.store.contract import describe_markdown
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
+from agent.dag import Lineage
 from agent.grounding import ground
-from agent.lineage import Lineage
 from agent.rules import reason_with_rules
 from agent.schemas import Evaluation, Evidence
 from tools.base import Flag

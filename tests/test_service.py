@@ -253,7 +253,7 @@ def test_posting_every_demo_evaluation_gates_each_and_train_matches_the_verdict(
     """The issue's acceptance: `forest serve` on the demo store, every evaluation posted."""
     from agent.api import Investigator
     from evals.truth import load_truth, score
-    from tools.simulator import build_demo
+    from evals.worlds import build_demo
 
     store = tmp_path / "demo.duckdb"
     build_demo(store, seed=7, size="small")
@@ -290,7 +290,7 @@ def test_posting_every_demo_evaluation_gates_each_and_train_matches_the_verdict(
 
 
 def test_the_gate_bench_measures_a_real_server(store: Path) -> None:
-    from evals.bench_service import run_gate_bench
+    from evals.benchmarks.gate import run_gate_bench
 
     report = run_gate_bench(store, seconds=2, concurrency=2)
     assert report["evaluations"] > 0 and set(report["statuses"]) == {"200"}
@@ -312,8 +312,8 @@ def test_the_gate_bench_measures_a_real_server(store: Path) -> None:
 
 
 def test_the_gate_bench_bodies_follow_the_store_and_can_miss_it(store: Path) -> None:
-    from evals.bench_service import _bodies
-    from tools.store import open_readonly
+    from evals.benchmarks.gate import _bodies
+    from tools.store.connection import open_readonly
 
     con = open_readonly(store)
     try:

@@ -13,10 +13,10 @@ from typing import Any
 import duckdb
 import pytest
 
-from tools.contract import DATA_TABLES, SORT_KEYS
-from tools.simulator import build_bench_store, build_demo, truth_path_for
-from tools.simulator.plan import CLASSES
-from tools.store import open_readonly
+from evals.worlds import build_bench_store, build_demo, truth_path_for
+from evals.worlds.plan import CLASSES
+from tools.store.connection import open_readonly
+from tools.store.contract import DATA_TABLES, SORT_KEYS
 
 REPO = Path(__file__).resolve().parents[1]
 TRUTH_FIELDS = {
@@ -288,6 +288,6 @@ def test_no_investigator_module_imports_the_truth_or_the_simulator() -> None:
                     names = [a.name for a in node.names]
                 elif isinstance(node, ast.ImportFrom) and node.module:
                     names = [node.module]
-                if any(n.startswith(("evals", "tools.simulator")) for n in names):
+                if any(n.startswith(("evals", "evals.worlds")) for n in names):
                     offenders.append(f"{rel}: {names}")
     assert offenders == []

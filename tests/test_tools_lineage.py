@@ -154,7 +154,7 @@ def test_get_run_with_a_baseline_cache_gives_exactly_the_uncached_results(store_
 
 def test_baseline_cache_forgets_when_the_runs_table_changes(tmp_path):
     from tools.runs import BaselineCache, baseline_cache
-    from tools.store import open_readonly
+    from tools.store.connection import open_readonly
 
     path = _runs_store(tmp_path, [{"x": float(i % 3)} for i in range(30)])
     cache, tool = BaselineCache(), get_tool("get_run")
@@ -175,8 +175,8 @@ def test_baseline_cache_forgets_when_the_runs_table_changes(tmp_path):
 
 
 def test_memoized_loaders_query_once_and_hand_out_private_copies(store_con, monkeypatch):
-    from tools import lineage
-    from tools.base import memoized
+    from tools.store import loaders as lineage
+    from tools.store.loaders import memoized
 
     calls = []
     real = lineage._load_runs
@@ -198,7 +198,7 @@ _START = dt.datetime(2025, 1, 1, 12)  # noqa: DTZ001 - the store holds naive UTC
 
 def _add_runs(path, runs):
     """Insert runs of component 'det', given as (run_id, started_at, metrics)."""
-    from tools.store import open_writable
+    from tools.store.connection import open_writable
 
     con = open_writable(path)
     rows = [
@@ -223,7 +223,7 @@ def test_batched_baselines_keep_only_json_numbers_like_the_single_call(tmp_path)
     """The batch form extracts baseline metrics in SQL, the single call and the gate's
     cache in Python: booleans, strings, nulls and non-object metrics must count the same."""
     from tools.runs import BaselineCache, baseline_cache
-    from tools.store import open_readonly
+    from tools.store.connection import open_readonly
 
     odd = [{"x": True}, {"x": "7"}, {"x": None}, [1, 2], {"x": 2**60, "y": 0.1}, {"y": -3}]
     path = _runs_store(

@@ -1,4 +1,4 @@
-"""What every evidence tool shares: the result type, anomaly flags, redaction, the Tool wrapper.
+"""What every evidence tool shares: the result type, anomaly flags, the Tool wrapper.
 
 A tool is a plain function ``fn(con, args) -> ToolResult`` plus a pydantic args model whose
 class docstring is the description the model reads and whose ``Field`` descriptions are
@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
-import json
-import re
-from collections.abc import Callable, Hashable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import duckdb
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tools.errors import ForestError
+from tools.store.redact import redact
 
 __all__ = [
     "DEFAULT_ROW_CAP",
@@ -30,49 +27,9 @@ __all__ = [
     "Tool",
     "ToolArgs",
     "ToolResult",
-    "fetch_dicts",
     "jsonable",
-    "memo",
-    "memoized",
-    "redact",
     "relative_to",
 ]
-
-T = TypeVar("T")
-_MEMO: ContextVar[dict[Hashable, Any] | None] = ContextVar("forest_tool_memo", default=None)
-
-
-@contextmanager
-def memoized() -> Iterator[None]:
-    """Within the block (one investigation), ``memo`` loads each key once: the loaders many
-    tools share (an output, its runs, its model) stop repeating their queries. Sound
-    because a store cannot change while a read-only connection to it is open."""
-    token = _MEMO.set({})
-    try:
-        yield
-    finally:
-        _MEMO.reset(token)
-
-
-def memo(key: Hashable, load: Callable[[], T]) -> T:
-    """``load()``, or inside ``memoized()`` a private copy of its first result for ``key``."""
-    cache = _MEMO.get()
-    if cache is None:
-        return load()
-    if key not in cache:
-        cache[key] = load()
-    return _fresh(cache[key])
-
-
-def _fresh(value: Any) -> Any:
-    """A copy of nested dicts and lists (the loaders' rows); leaves are immutable values.
-    ~10x cheaper than copy.deepcopy."""
-    if isinstance(value, dict):
-        return {k: _fresh(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_fresh(v) for v in value]
-    return value
-
 
 DEFAULT_ROW_CAP = 50
 MAX_ROW_CAP = 500
@@ -218,40 +175,6 @@ class Tool:
         ]
 
 
-_SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (
-        re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
-        "[REDACTED PEM]",
-    ),
-    (re.compile(r"-----BEGIN [A-Z ]+-----.*?-----END [A-Z ]+-----", re.S), "[REDACTED PEM]"),
-    (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}"), "Bearer [REDACTED]"),
-    (re.compile(r"\b(sk|pk|rk)-[A-Za-z0-9_-]{16,}"), "[REDACTED KEY]"),
-    (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), "[REDACTED KEY]"),
-    (re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}"), "[REDACTED KEY]"),
-    (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"), "[REDACTED KEY]"),
-    (
-        re.compile(
-            r"(?i)\b((?:api[_-]?key|apikey|access[_-]?key|secret|token|passw(?:or)?d|pwd)"
-            r"[\"']?\s*[=:]\s*[\"']?)([^\s\"',;&]+)"
-        ),
-        r"\1[REDACTED]",
-    ),
-)
-
-
-def redact(value: Any) -> Any:
-    """Replace secrets (API keys, bearer tokens, key=value passwords, PEM blocks) in strings."""
-    if isinstance(value, str):
-        for pattern, repl in _SECRET_PATTERNS:
-            value = pattern.sub(repl, value)
-        return value
-    if isinstance(value, dict):
-        return {k: redact(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [redact(v) for v in value]
-    return value
-
-
 def jsonable(value: Any) -> Any:
     """Convert DuckDB/Python values to JSON-ready ones (UTC ISO timestamps, floats)."""
     if isinstance(value, dt.datetime):
@@ -268,24 +191,6 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [jsonable(v) for v in value]
     return value
-
-
-def fetch_dicts(
-    con: duckdb.DuckDBPyConnection,
-    sql: str,
-    params: list[Any] | None = None,
-    *,
-    json_columns: tuple[str, ...] = (),
-) -> list[dict[str, Any]]:
-    """Run parameterised ``sql`` and return rows as dicts, decoding the named JSON columns."""
-    cur = con.execute(sql, params or [])
-    names = [d[0] for d in cur.description]
-    rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-    for row in rows:
-        for col in json_columns:
-            if isinstance(row.get(col), str):
-                row[col] = json.loads(row[col])
-    return rows
 
 
 def relative_to(when: dt.datetime | None, capture: dt.datetime) -> Relative:

@@ -9,8 +9,10 @@ import duckdb
 from pydantic import Field
 
 from tools import signals
-from tools.base import Flag, ToolArgs, ToolResult, fetch_dicts, jsonable, relative_to
-from tools.lineage import decision_time, from_db, load_model, load_output, load_runs, to_db
+from tools.base import Flag, ToolArgs, ToolResult, jsonable, relative_to
+from tools.store.connection import fetch_dicts
+from tools.store.loaders import decision_time, load_model, load_output, load_runs
+from tools.store.timestamps import from_db, to_db
 
 __all__ = ["GetComponentChangesArgs", "get_component_changes"]
 

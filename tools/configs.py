@@ -1,7 +1,7 @@
 """Config values in force for an output (precedence resolved) and recent config changes.
 
 Both tools use :func:`resolve`, the one implementation of the precedence rule documented
-in :mod:`tools.contract`: device > site > tenant > global, latest ``valid_from`` within a
+in :mod:`tools.store.contract`: device > site > tenant > global, latest ``valid_from`` within a
 scope, among the versions valid at the given time.
 """
 
@@ -16,17 +16,11 @@ import duckdb
 from pydantic import Field
 
 from tools import signals
-from tools.base import (
-    DEFAULT_ROW_CAP,
-    MAX_ROW_CAP,
-    Flag,
-    ToolArgs,
-    ToolResult,
-    fetch_dicts,
-    jsonable,
-)
-from tools.contract import CONFIG_SCOPES
-from tools.lineage import from_db, load_model, load_output, load_runs, to_db
+from tools.base import DEFAULT_ROW_CAP, MAX_ROW_CAP, Flag, ToolArgs, ToolResult, jsonable
+from tools.store.connection import fetch_dicts
+from tools.store.contract import CONFIG_SCOPES
+from tools.store.loaders import load_model, load_output, load_runs
+from tools.store.timestamps import from_db, to_db
 
 __all__ = [
     "GetConfigHistoryArgs",

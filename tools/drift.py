@@ -11,8 +11,10 @@ import duckdb
 from pydantic import Field
 
 from tools import signals
-from tools.base import Flag, ToolArgs, ToolResult, fetch_dicts, jsonable
-from tools.lineage import load_model, load_output, load_runs, to_db
+from tools.base import Flag, ToolArgs, ToolResult, jsonable
+from tools.store.connection import fetch_dicts
+from tools.store.loaders import load_model, load_output, load_runs
+from tools.store.timestamps import to_db
 
 __all__ = ["GetInputDriftArgs", "get_input_drift", "psi"]
 

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from tools import signals
 from tools.base import Flag, Severity, ToolArgs, ToolResult, jsonable
-from tools.lineage import UtcTimestamp, from_db, to_db
+from tools.store.timestamps import UtcTimestamp, from_db, to_db
 
 __all__ = ["GetEvaluatorReliabilityArgs", "get_evaluator_reliability", "wilson"]
 

@@ -11,8 +11,9 @@ import duckdb
 from pydantic import Field
 
 from tools import signals
-from tools.base import Flag, ToolArgs, ToolResult, fetch_dicts, jsonable, relative_to
-from tools.lineage import UtcTimestamp, from_db, to_db
+from tools.base import Flag, ToolArgs, ToolResult, jsonable, relative_to
+from tools.store.connection import fetch_dicts
+from tools.store.timestamps import UtcTimestamp, from_db, to_db
 
 __all__ = ["GetDeviceHealthArgs", "get_device_health"]
 

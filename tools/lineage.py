@@ -1,124 +1,33 @@
 """Evaluations, outputs and the lineage DAG of an output (runs: :mod:`tools.runs`).
 
-Every other tool starts from an output and its runs, so the loaders and the timestamp
-helpers they share live here too.
+The rows they start from are loaded by :mod:`tools.store.loaders`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Annotated, Any
+from typing import Any
 
 import duckdb
-from pydantic import AfterValidator, Field
+from pydantic import Field
 
-from tools.base import (
-    DEFAULT_ROW_CAP,
-    ToolArgs,
-    ToolResult,
-    fetch_dicts,
-    memo,
-)
+from tools.base import DEFAULT_ROW_CAP, ToolArgs, ToolResult
+from tools.store.connection import fetch_dicts
+from tools.store.loaders import load_output, load_runs
 
 __all__ = [
     "GetEvaluationArgs",
     "GetLineageArgs",
     "GetOutputArgs",
-    "UtcTimestamp",
-    "decision_time",
-    "from_db",
     "get_evaluation",
     "get_lineage",
     "get_output",
-    "load_model",
-    "load_output",
-    "load_runs",
-    "to_db",
 ]
 
 
-def _aware_utc(value: dt.datetime) -> dt.datetime:
-    # a timestamp without an offset is taken to be UTC, like every store column
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
-UtcTimestamp = Annotated[dt.datetime, AfterValidator(_aware_utc)]
-
-
-def to_db(value: dt.datetime) -> dt.datetime:
-    """Aware datetime -> the naive UTC value the store's TIMESTAMP columns compare against."""
-    return _aware_utc(value).replace(tzinfo=None)
-
-
-def from_db(value: dt.datetime) -> dt.datetime:
-    """Naive UTC value read from the store -> aware UTC datetime."""
-    return _aware_utc(value)
-
-
-OUTPUT_SQL = "SELECT * FROM outputs WHERE output_id = ?"
-RUNS_SQL = "SELECT * FROM runs WHERE output_id = ? ORDER BY started_at, run_id"
 EDGES_SQL = "SELECT parent_run_id, child_run_id FROM lineage_edges WHERE output_id = ?"
 EVALUATION_SQL = "SELECT * FROM evaluations WHERE evaluation_id = ?"
 EVALUATIONS_OF_OUTPUT_SQL = """
     SELECT * FROM evaluations WHERE output_id = ? ORDER BY created_at, evaluation_id LIMIT ?"""
-MODEL_SQL = """
-    SELECT model_id, version, component_id, released_at, recommended_threshold
-    FROM models WHERE model_id = ? AND version = ? ORDER BY released_at LIMIT 1"""
-
-
-def load_output(con: duckdb.DuckDBPyConnection, output_id: str) -> dict[str, Any] | None:
-    """The output row with ``captured_at`` as an aware UTC datetime, or None."""
-    return memo(("output", output_id), lambda: _load_output(con, output_id))
-
-
-def _load_output(con: duckdb.DuckDBPyConnection, output_id: str) -> dict[str, Any] | None:
-    rows = fetch_dicts(con, OUTPUT_SQL, [output_id])
-    if not rows:
-        return None
-    row = rows[0]
-    row["captured_at"] = from_db(row["captured_at"])
-    return row
-
-
-def load_runs(con: duckdb.DuckDBPyConnection, output_id: str) -> list[dict[str, Any]]:
-    """The output's runs, params and metrics decoded, timestamps aware UTC."""
-    return memo(("runs", output_id), lambda: _load_runs(con, output_id))
-
-
-def _load_runs(con: duckdb.DuckDBPyConnection, output_id: str) -> list[dict[str, Any]]:
-    runs = fetch_dicts(con, RUNS_SQL, [output_id], json_columns=("params", "metrics"))
-    for run in runs:
-        run["started_at"] = from_db(run["started_at"])
-        run["ended_at"] = from_db(run["ended_at"]) if run["ended_at"] else None
-    return runs
-
-
-def load_model(con: duckdb.DuckDBPyConnection, output: dict[str, Any]) -> dict[str, Any] | None:
-    """The registry row of the model version that produced ``output`` (released_at aware)."""
-    if not output.get("model_id") or not output.get("model_version"):
-        return None
-    key = (output["model_id"], output["model_version"])
-    return memo(("model", *key), lambda: _load_model(con, *key))
-
-
-def _load_model(
-    con: duckdb.DuckDBPyConnection, model_id: str, version: str
-) -> dict[str, Any] | None:
-    rows = fetch_dicts(con, MODEL_SQL, [model_id, version])
-    if not rows:
-        return None
-    rows[0]["released_at"] = from_db(rows[0]["released_at"])
-    return rows[0]
-
-
-def decision_time(runs: list[dict[str, Any]], capture: dt.datetime) -> dt.datetime:
-    """When the output's pipeline finished; its own runs and their logs happen up to here.
-
-    Evidence from the runs that produced the output counts as ``before_capture`` even
-    though those runs start a few milliseconds after the frame was captured.
-    """
-    ends = [r["ended_at"] or r["started_at"] for r in runs]
-    return max([capture, *ends])
 
 
 class GetEvaluationArgs(ToolArgs):

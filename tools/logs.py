@@ -16,13 +16,14 @@ from tools.base import (
     Flag,
     ToolArgs,
     ToolResult,
-    fetch_dicts,
     jsonable,
-    redact,
     relative_to,
 )
-from tools.contract import LOG_LEVELS
-from tools.lineage import UtcTimestamp, decision_time, from_db, load_output, load_runs, to_db
+from tools.store.connection import fetch_dicts
+from tools.store.contract import LOG_LEVELS
+from tools.store.loaders import decision_time, load_output, load_runs
+from tools.store.redact import redact
+from tools.store.timestamps import UtcTimestamp, from_db, to_db
 
 __all__ = ["SearchLogsArgs", "search_logs"]
 

@@ -24,8 +24,9 @@ import duckdb
 from pydantic import Field
 
 from tools import signals
-from tools.base import Flag, Severity, ToolArgs, ToolResult, fetch_dicts, jsonable
-from tools.lineage import from_db, to_db
+from tools.base import Flag, Severity, ToolArgs, ToolResult, jsonable
+from tools.store.connection import fetch_dicts
+from tools.store.timestamps import from_db, to_db
 
 __all__ = ["BaselineCache", "GetRunArgs", "baseline_cache", "get_run", "get_runs"]
 

@@ -19,10 +19,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from agent.llm import ChatModel
 from agent.schemas import Evaluation
-from agent.service.gatekeeper import Gatekeeper, QueueFullError
-from agent.service.journal import ConflictError
+from agent.service.gatekeeper import Gatekeeper
 from agent.settings import Settings
-from tools.errors import ForestError
+from tools.errors import ConflictError, ForestError, QueueFullError
 
 __all__ = ["create_app"]
 

@@ -24,12 +24,12 @@ from agent.api import Investigator
 from agent.llm import ChatModel
 from agent.persist import verdict_row, write_evaluations, write_overrides, write_verdict_rows
 from agent.schemas import Evaluation, Override, Verdict
-from agent.service.journal import ConflictError, Journal, journal_path
+from agent.service.journal import Journal, journal_path
 from agent.service.metrics import Metrics
-from agent.service.storegate import StoreBusyError, StoreGate
+from agent.service.store_access import StoreAccess
 from agent.settings import Settings
-from tools.errors import ForestError, NotFoundError
-from tools.store import open_writable
+from tools.errors import ConflictError, ForestError, NotFoundError, QueueFullError, StoreBusyError
+from tools.store.connection import open_writable
 
 __all__ = ["Gatekeeper", "QueueFullError"]
 
@@ -37,10 +37,6 @@ log = logging.getLogger(__name__)
 
 # how long a periodic flush waits for running investigations before trying again later
 FLUSH_DRAIN_S = 1.0
-
-
-class QueueFullError(ForestError):
-    """Too much work in flight; the client should retry after a while."""
 
 
 class Gatekeeper:
@@ -60,7 +56,7 @@ class Gatekeeper:
         self.llm_enabled = model is not None or settings.llm_configured
         self.journal = Journal(journal_path(Path(settings.store)))
         try:
-            self.store = StoreGate(Path(settings.store), settings, model)
+            self.store = StoreAccess(Path(settings.store), settings, model)
             with self.store.investigator(llm=False) as inv:
                 # ids the store already holds (kept current by flush): most posts are new,
                 # and a set lookup spares them a store query

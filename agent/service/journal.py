@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from agent.schemas import Evaluation, Override, Verdict
-from tools.errors import ForestError, StoreError
+from tools.errors import ConflictError, StoreError
 
-__all__ = ["ConflictError", "Journal", "journal_path"]
+__all__ = ["Journal", "journal_path"]
 
 _JOURNAL_DDL = """
 CREATE TABLE IF NOT EXISTS intake (
@@ -75,10 +75,6 @@ def _insert_verdict(con: sqlite3.Connection, verdict: Verdict) -> None:
 
 def journal_path(store: Path) -> Path:
     return store.with_name(f"{store.stem}.intake.db")
-
-
-class ConflictError(ForestError):
-    """The evaluation id is already journaled with a different body."""
 
 
 class Journal:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import duckdb
 
-from tools.simulator.lineage import _u
+from evals.worlds.pipeline import _u
 
 HEALTH_BASE = {
     "focus_score": "d.focus * (1 + 0.06 * ({u} - 0.5))",

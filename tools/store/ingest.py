@@ -3,7 +3,7 @@
 A folder holds one entry per contract table, named after it: ``<table>.parquet``,
 ``<table>.csv`` (header row, comma separated), ``<table>.jsonl`` / ``<table>.ndjson`` (one JSON
 object per line), or a ``<table>/`` folder of such parts. Lineage may also come as OpenLineage
-run events (``openlineage.jsonl`` or ``*.openlineage.jsonl``, see ``tools.openlineage``).
+run events (``openlineage.jsonl`` or ``*.openlineage.jsonl``, see ``tools.store.openlineage``).
 
 Everything is validated before it is inserted and the whole folder loads in one transaction:
 a bad file raises ``IngestError`` naming the file, the 1-based data row and the field, and
@@ -22,9 +22,10 @@ from typing import Any, Final, Literal
 
 import duckdb
 
-from tools import openlineage
-from tools.base import redact
-from tools.contract import (
+from tools.errors import IngestError, StoreError
+from tools.store import openlineage
+from tools.store.connection import open_readonly, open_writable
+from tools.store.contract import (
     CLAIMS,
     COMPONENT_KINDS,
     CONFIG_SCOPES,
@@ -33,8 +34,7 @@ from tools.contract import (
     SOURCE_KINDS,
     TABLES,
 )
-from tools.errors import IngestError, StoreError
-from tools.store import open_readonly, open_writable
+from tools.store.redact import redact
 
 __all__ = ["ENUMS", "EXPORT_FORMATS", "export_dir", "ingest_dir"]
 

@@ -33,9 +33,9 @@ from evals.incident import (
     load_case,
 )
 from evals.truth import truth_path
-from tools.contract import SORT_KEYS
 from tools.errors import InputError, NotFoundError, StoreError
-from tools.store import open_readonly
+from tools.store.connection import open_readonly
+from tools.store.contract import SORT_KEYS
 
 __all__ = ["SLICE_QUERIES", "record_incident"]
 
@@ -279,7 +279,7 @@ def _pick(rows: list[dict[str, Any]], per_class: int) -> list[dict[str, Any]]:
 
 def record_demo_suite(out_root: Path, workdir: Path, *, first_number: int = 1) -> list[Path]:
     """Build each demo world in ``workdir`` and cut its picked incidents into ``out_root``."""
-    from tools.simulator import build_demo
+    from evals.worlds import build_demo
 
     written, number = [], first_number
     for seed, size, per_class in DEMO_WORLDS:
@@ -298,7 +298,7 @@ def record_demo_suite(out_root: Path, workdir: Path, *, first_number: int = 1) -
     return written
 
 
-if __name__ == "__main__":  # python -m evals.record OUT_ROOT: re-cut the demo incidents
+if __name__ == "__main__":  # python -m evals.capture OUT_ROOT: re-cut the demo incidents
     import sys
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import duckdb
 
-from tools.simulator.world import DEFAULT_MODEL, MODEL_ID, NODES, RUN_METRICS, STATIC_PARAMS
+from evals.worlds.world import DEFAULT_MODEL, MODEL_ID, NODES, RUN_METRICS, STATIC_PARAMS
 
 COUNTS = (
     "frames_received",

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from tools.contract import TABLES, ddl
 from tools.errors import StoreError
+from tools.store.contract import TABLES, ddl
 
-__all__ = ["HARDENED_CONFIG", "open_readonly", "open_writable", "store_snapshot"]
+__all__ = ["HARDENED_CONFIG", "fetch_dicts", "open_readonly", "open_writable", "store_snapshot"]
 
 # read_only protects the file only; these also close the file system, network and
 # extensions, and the lock stops a query from switching them back on.
@@ -73,6 +74,24 @@ def store_snapshot(con: duckdb.DuckDBPyConnection) -> str:
         row = con.execute(f"SELECT count(*) FROM {table}").fetchone()
         counts.append(f"{table}={row[0] if row else 0}")
     return ",".join(counts)
+
+
+def fetch_dicts(
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    params: list[Any] | None = None,
+    *,
+    json_columns: tuple[str, ...] = (),
+) -> list[dict[str, Any]]:
+    """Run parameterised ``sql`` and return rows as dicts, decoding the named JSON columns."""
+    cur = con.execute(sql, params or [])
+    names = [d[0] for d in cur.description]
+    rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    for row in rows:
+        for col in json_columns:
+            if isinstance(row.get(col), str):
+                row[col] = json.loads(row[col])
+    return rows
 
 
 def _first_line(exc: BaseException) -> str:

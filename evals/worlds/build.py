@@ -11,13 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools.simulator import texts, writer
-from tools.simulator.cases import Case, Ctx, LogLine, place
-from tools.simulator.configs import background_configs
-from tools.simulator.plan import build_case, specs, truth_line
-from tools.simulator.staging import count_rows
-from tools.simulator.world import DAY, Profile, make_fleet
-from tools.store import open_writable
+from evals.worlds import texts, writer
+from evals.worlds.cases import Case, Ctx, LogLine, place
+from evals.worlds.config_plan import background_configs
+from evals.worlds.plan import build_case, specs, truth_line
+from evals.worlds.staging import count_rows
+from evals.worlds.world import DAY, Profile, make_fleet
+from tools.store.connection import open_writable
 
 Progress = Callable[[str, float], None]
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import duckdb
 
-from tools.contract import DATA_TABLES
-from tools.simulator.build import Progress, build_world
-from tools.simulator.staging import count_rows
-from tools.simulator.world import PROFILES
+from evals.worlds.build import Progress, build_world
+from evals.worlds.staging import count_rows
+from evals.worlds.world import PROFILES
+from tools.store.contract import DATA_TABLES
 
 
 def build_bench_store(

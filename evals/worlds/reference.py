@@ -6,10 +6,10 @@ import datetime as dt
 
 import duckdb
 
-from tools.simulator.cases import Case, Ctx
-from tools.simulator.evaluators import history_rows
-from tools.simulator.staging import load, out_hex
-from tools.simulator.world import FEATURES, MODEL_HISTORY, MODEL_ID, NOMINAL_FPS, NOMINAL_RES
+from evals.worlds.cases import Case, Ctx
+from evals.worlds.reviewers import history_rows
+from evals.worlds.staging import load, out_hex
+from evals.worlds.world import FEATURES, MODEL_HISTORY, MODEL_ID, NOMINAL_FPS, NOMINAL_RES
 
 MODELS_COLUMNS = (
     "model_id VARCHAR, version VARCHAR, component_id VARCHAR, released_at TIMESTAMP, "

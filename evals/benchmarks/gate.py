@@ -30,8 +30,7 @@ from typing import Any
 import httpx
 
 from agent.schemas import Evaluation
-from tools.base import fetch_dicts
-from tools.store import open_readonly
+from tools.store.connection import fetch_dicts, open_readonly
 
 __all__ = ["run_gate_bench"]
 

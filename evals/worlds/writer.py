@@ -8,15 +8,11 @@ from typing import Any
 
 import duckdb
 
-from tools.simulator import lineage, reference, series
-from tools.simulator.cases import Case, Ctx
-from tools.simulator.configs import SCOPE_RANK
-from tools.simulator.staging import load, sql_ts
-from tools.simulator.world import (
-    CONFIG_KEYS,
-    EDGES,
-    FEATURES,
-)
+from evals.worlds import pipeline, reference, series
+from evals.worlds.cases import Case, Ctx
+from evals.worlds.config_plan import SCOPE_RANK
+from evals.worlds.staging import load, sql_ts
+from evals.worlds.world import CONFIG_KEYS, EDGES, FEATURES
 
 DEV_COLUMNS = (
     "i INTEGER, device_id VARCHAR, tenant_id VARCHAR, site_id VARCHAR, door_id VARCHAR, "
@@ -83,7 +79,7 @@ def stage(con: duckdb.DuckDBPyConnection, ctx: Ctx, cases: list[Case], seed: int
     )
     _stage_configs(con, ctx)
     _stage_cases(con, cases, n0)
-    load(con, "s_nodes", lineage.NODE_SCHEMA, lineage.node_rows())
+    load(con, "s_nodes", pipeline.NODE_SCHEMA, pipeline.node_rows())
     load(con, "s_edges", "p INTEGER, c INTEGER", [{"p": p, "c": c} for p, c in EDGES])
     load(
         con,
@@ -253,10 +249,10 @@ def write(
     start, end = sql_ts(p.start), sql_ts(ctx.end)
     assert start and end
     report("outputs and lineage", 0.05)
-    lineage.build_outputs(con, seed, p.outputs, start, p.days * 86_400_000)
-    lineage.insert_outputs(con)
-    lineage.insert_runs(con, seed)
-    lineage.insert_edges(con)
+    pipeline.build_outputs(con, seed, p.outputs, start, p.days * 86_400_000)
+    pipeline.insert_outputs(con)
+    pipeline.insert_runs(con, seed)
+    pipeline.insert_edges(con)
     report("logs", 0.3)
     series.insert_logs(con, seed, start, end, p.debug_lines_per_run)
     report("device health", 0.55)

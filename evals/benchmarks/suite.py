@@ -1,5 +1,5 @@
 """``forest bench``: build a large store and time every evidence tool, whole investigations
-and the gate (``forest serve`` under load, see :mod:`evals.bench_service`).
+and the gate (``forest serve`` under load, see :mod:`evals.benchmarks.gate`).
 
 Figures are printed with the data size they were measured on. Targets (2-core machine):
 each tool p95 <= 50 ms, store build <= 5 minutes, 200 gate decisions/s.
@@ -23,9 +23,9 @@ from rich.table import Table
 
 from agent.api import Investigator
 from agent.settings import Settings
+from evals.worlds import build_bench_store, build_demo
 from tools.registry import get_tool
-from tools.simulator import build_bench_store, build_demo
-from tools.store import open_readonly
+from tools.store.connection import open_readonly
 
 __all__ = ["run_bench"]
 
@@ -106,7 +106,7 @@ def _time(fn: Callable[[], Any]) -> float:
 
 def _gate(path: Path, seconds: float, err: Console) -> dict[str, Any]:
     """Gate throughput on the bench store and on a small demo store built for the purpose."""
-    from evals.bench_service import run_gate_bench
+    from evals.benchmarks.gate import run_gate_bench
 
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="forest-gate-demo-") as tmp:

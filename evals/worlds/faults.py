@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from tools.simulator import texts
-from tools.simulator.cases import Case, Ctx, Episode, HealthFx, LogLine, ModelRow
-from tools.simulator.evaluators import by_role
-from tools.simulator.world import DAY, HOUR, MINUTE, MODEL_ID
+from evals.worlds import texts
+from evals.worlds.cases import Case, Ctx, Episode, HealthFx, LogLine, ModelRow
+from evals.worlds.reviewers import by_role
+from evals.worlds.world import DAY, HOUR, MINUTE, MODEL_ID
 
 MS = dt.timedelta(milliseconds=1)
 

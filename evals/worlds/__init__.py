@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tools.simulator.bench import build_bench_store
-from tools.simulator.build import DemoSummary, Progress, build_world, truth_path_for
-from tools.simulator.world import PROFILES
+from evals.worlds.bench_store import build_bench_store
+from evals.worlds.build import DemoSummary, Progress, build_world, truth_path_for
+from evals.worlds.world import PROFILES
 
 __all__ = ["DemoSummary", "build_bench_store", "build_demo", "truth_path_for"]
 

@@ -15,17 +15,13 @@ from pathlib import Path
 from agent.api import Investigator
 from agent.llm import ChatModel
 from agent.settings import Settings
-from tools.errors import StoreError
+from tools.errors import StoreBusyError
 from tools.runs import BaselineCache
 
-__all__ = ["StoreBusyError", "StoreGate"]
+__all__ = ["StoreAccess"]
 
 
-class StoreBusyError(StoreError):
-    """Investigations kept the store busy past the writer's drain timeout; retry later."""
-
-
-class StoreGate:
+class StoreAccess:
     """Read-only investigators for the workers, and brief exclusive windows to write."""
 
     def __init__(self, store: Path, settings: Settings, model: ChatModel | None) -> None:

@@ -6,10 +6,10 @@ import math
 import random
 from typing import Any
 
-from tools.simulator import config_faults, faults, herrings, texts
-from tools.simulator.cases import Case, Ctx, Writer
-from tools.simulator.evaluators import by_role
-from tools.simulator.world import CHAIN, HOUR, MINUTE, Profile, component_of
+from evals.worlds import config_faults, faults, herrings, texts
+from evals.worlds.cases import Case, Ctx, Writer
+from evals.worlds.reviewers import by_role
+from evals.worlds.world import CHAIN, HOUR, MINUTE, Profile, component_of
 
 # class -> (category, action, writer)
 CLASSES: dict[str, tuple[str, str, Writer]] = {

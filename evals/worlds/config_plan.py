@@ -11,14 +11,7 @@ import datetime as dt
 import random
 from dataclasses import dataclass
 
-from tools.simulator.world import (
-    CONFIG_KEYS,
-    DAY,
-    HISTORY_START,
-    Device,
-    Fleet,
-    component_of,
-)
+from evals.worlds.world import CONFIG_KEYS, DAY, HISTORY_START, Device, Fleet, component_of
 
 SCOPE_RANK = {"device": 0, "site": 1, "tenant": 2, "global": 3}
 AUTHORS = ("ops-anna", "ops-ravi", "tenant-admin", "autotune-bot", "sre-oncall", "j.moreau")

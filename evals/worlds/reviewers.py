@@ -13,7 +13,7 @@ import math
 import random
 from dataclasses import dataclass
 
-from tools.simulator.world import DAY, HISTORY_START, HOUR, Profile
+from evals.worlds.world import DAY, HISTORY_START, HOUR, Profile
 
 
 @dataclass(frozen=True)

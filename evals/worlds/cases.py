@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tools.simulator.configs import Configs, ConfigVersion
-from tools.simulator.evaluators import Evaluator
-from tools.simulator.world import CONFIG_KEYS, DAY, HOUR, MINUTE, Device, Fleet, Profile
+from evals.worlds.config_plan import Configs, ConfigVersion
+from evals.worlds.reviewers import Evaluator
+from evals.worlds.world import CONFIG_KEYS, DAY, HOUR, MINUTE, Device, Fleet, Profile
 
 
 @dataclass(frozen=True)

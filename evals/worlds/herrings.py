@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from tools.simulator import texts
-from tools.simulator.cases import Case, Ctx, HealthFx, LogLine, Zone
-from tools.simulator.configs import AUTHORS, ConfigVersion
-from tools.simulator.evaluators import by_role
-from tools.simulator.world import DAY, HOUR, MINUTE, NODES
+from evals.worlds import texts
+from evals.worlds.cases import Case, Ctx, HealthFx, LogLine, Zone
+from evals.worlds.config_plan import AUTHORS, ConfigVersion
+from evals.worlds.reviewers import by_role
+from evals.worlds.world import DAY, HOUR, MINUTE, NODES
 
 KINDS = ("health_minor", "warn_neighbour", "health_after", "other_tenant_config", "noisy_reviewer")
 AFTER_ONLY = ("health_after", "other_tenant_config", "noisy_reviewer")

@@ -11,10 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import random
 
-from tools.simulator import texts
-from tools.simulator.cases import Case, Ctx, Episode, LogLine, ModelRow
-from tools.simulator.configs import AUTHORS, SCOPE_RANK, ConfigVersion, scope_id_for
-from tools.simulator.world import CONFIG_KEYS, DAY, HOUR, MODEL_ID, component_of
+from evals.worlds import texts
+from evals.worlds.cases import Case, Ctx, Episode, LogLine, ModelRow
+from evals.worlds.config_plan import AUTHORS, SCOPE_RANK, ConfigVersion, scope_id_for
+from evals.worlds.world import CONFIG_KEYS, DAY, HOUR, MODEL_ID, component_of
 
 MS = dt.timedelta(milliseconds=1)
 CHANGE_NOTES = (

@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from tools.contract import COMPONENT_KINDS
 from tools.errors import IngestError
+from tools.store.contract import COMPONENT_KINDS
 
 __all__ = ["EVENT_TYPES", "FACET", "is_openlineage_file", "read_events"]
 
