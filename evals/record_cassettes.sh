@@ -35,7 +35,7 @@ if [ -z "$BASE_URL" ]; then
 fi
 
 export FOREST_RECORD_BASE_URL="$BASE_URL"
-TESTS=${FOREST_RECORD_TESTS:-tests/test_llm_replay.py tests/test_evals_llm.py}
+TESTS=${FOREST_RECORD_TESTS:-tests/replay/test_llm_replay.py tests/replay/test_evals_llm.py}
 # rewrite re-records everything; FOREST_RECORD_MODE=once records only missing cassettes
 .venv/bin/python -m pytest -q $TESTS --record-mode="${FOREST_RECORD_MODE:-rewrite}" "$@"
-echo "cassettes re-recorded under tests/cassettes/ from $BASE_URL" >&2
+echo "cassettes re-recorded under tests/replay/cassettes/ from $BASE_URL" >&2

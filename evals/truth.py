@@ -1,7 +1,7 @@
 """Scoring verdicts against the demo simulator's ground truth.
 
 Only evaluation code reads the truth file; nothing under ``agent/`` or ``tools/`` does
-(``tests/test_simulator.py`` enforces it), so no reasoner can peek at the answers.
+(``tests/evals/test_worlds.py`` enforces it), so no reasoner can peek at the answers.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ def test_an_override_is_listed_then_flushed_then_recorded_as_a_case(
     small_store: Path, tmp_path: Path
 ) -> None:
     store = Path(shutil.copy(small_store, tmp_path / "gate.duckdb"))
-    application = create_app(Settings(store=store), flush_interval=3600)
+    application = create_app(Settings(store=store, serve_flush_interval_s=3600))
     with TestClient(application) as client:
         answer = client.post("/v1/evaluations", json=BODY).json()
         gate = application.state.gate

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from tools.store.contract import describe_markdown
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_readme_store_contract_matches_the_ddl():

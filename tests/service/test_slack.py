@@ -42,7 +42,7 @@ TOKEN = "xoxb-" + "test-token"
 SIGNING = "signing-" + "secret-for-tests"
 PUBLIC = "https://forest.example.com/"
 FORM_KIND = "application/x-www-form-urlencoded"
-MANIFEST = Path(__file__).parent.parent / "agent" / "service" / "slack_manifest.yaml"
+MANIFEST = Path(__file__).resolve().parents[2] / "agent" / "service" / "slack_manifest.yaml"
 
 
 class FakeSlack:
@@ -231,9 +231,10 @@ def running(store: Path, api: FakeSlack, model: Any = None, **settings: Any) -> 
         slack_api_url=f"{api.url}/api/",
         public_url=PUBLIC,
         llm_structured_output="json_object",
+        serve_flush_interval_s=3600,
         **settings,
     )
-    app = create_app(config, model=model, flush_interval=3600)
+    app = create_app(config, model=model)
     with TestClient(app) as client:
         yield Slack(client, api, app)
 

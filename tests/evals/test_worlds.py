@@ -18,7 +18,7 @@ from evals.worlds.plan import CLASSES
 from tools.store.connection import open_readonly
 from tools.store.contract import DATA_TABLES, SORT_KEYS
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TRUTH_FIELDS = {
     "evaluation_id",
     "category",

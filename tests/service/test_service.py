@@ -122,7 +122,7 @@ def test_a_full_queue_answers_429_with_retry_after(store: Path) -> None:
     release = threading.Event()
     # every rules verdict is below 0.99, so each one queues an LLM investigation
     app = create_app(
-        settings(store, train_confidence=0.99), model=SensorModel(release), queue_size=1
+        settings(store, train_confidence=0.99, serve_queue_size=1), model=SensorModel(release)
     )
     with TestClient(app) as client:
         assert client.post("/v1/evaluations", json=BODY).json()["llm_investigation"] == "queued"
@@ -158,7 +158,8 @@ def test_a_full_queue_answers_429_with_retry_after(store: Path) -> None:
 def test_a_queued_llm_investigation_resumes_after_a_crash_exactly_once(store: Path) -> None:
     stuck = threading.Event()
     crashed = create_app(
-        settings(store, train_confidence=0.99), model=SensorModel(stuck), flush_interval=3600
+        settings(store, train_confidence=0.99, serve_flush_interval_s=3600),
+        model=SensorModel(stuck),
     )
     client = TestClient(crashed).__enter__()  # never shut down cleanly: a crash
     assert client.post("/v1/evaluations", json=BODY).status_code == 200
@@ -332,12 +333,11 @@ def test_the_gate_bench_bodies_follow_the_store_and_can_miss_it(store: Path) -> 
 def test_a_slow_llm_investigation_does_not_stall_the_gate(store: Path) -> None:
     """An LLM investigation holds a store connection for minutes; periodic flushes must not
     make every rules decision wait behind it."""
-    from agent.service.gatekeeper import FLUSH_DRAIN_S
+    config = settings(store, train_confidence=0.99, serve_flush_interval_s=0.1)
+    FLUSH_DRAIN_S = config.serve_flush_drain_s  # noqa: N806
 
     release = threading.Event()
-    app = create_app(
-        settings(store, train_confidence=0.99), model=SensorModel(release), flush_interval=0.1
-    )
+    app = create_app(config, model=SensorModel(release))
     posts = ThreadPoolExecutor(1)
     try:
         with TestClient(app) as client:

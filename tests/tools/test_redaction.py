@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import FAKE_KEY
+from stores import FAKE_KEY
 
 from tools.registry import TOOLS
 

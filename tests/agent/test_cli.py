@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_ingest import build_store, table_rows
+from stores import build_store, table_rows
 from typer.testing import CliRunner
 
 from agent.cli import app

@@ -7,75 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from stores import build_store, table_rows
 
 from tools.errors import IngestError
-from tools.store.connection import open_readonly, open_writable
+from tools.store.connection import open_readonly
 from tools.store.contract import SORT_KEYS, TABLES
 from tools.store.ingest import export_dir, ingest_dir
-
-# A few rows per table, with the awkward values a round trip must survive: NULLs, quotes,
-# commas and newlines in text, nested JSON, scalar JSON values, lists, dates, booleans.
-SEED = [
-    """INSERT INTO outputs VALUES
-        ('o1', 't1', 's1', 'cam-1', '2024-05-01 10:00:00', 'alert', 'person', 0.8123456789,
-         'det', 'v2'),
-        ('o2', 't1', 's1', 'cam-1', '2024-05-01 11:00:00.250', 'no_alert', NULL, NULL, NULL,
-         NULL)""",
-    """INSERT INTO runs VALUES
-        ('r1', 'o1', 'cam-1', 'sensor', NULL, '2024-05-01 09:59:59', '2024-05-01 10:00:00', 'ok',
-         NULL, '{"fps": 15.0}'),
-        ('r2', 'o1', 'detector', 'model', 'v2', '2024-05-01 10:00:01', NULL, 'degraded',
-         '{"min_box_px": 16, "classes": ["person", "car"]}', '{"mean_confidence": 0.1}')""",
-    "INSERT INTO lineage_edges VALUES ('o1', 'r1', 'r2')",
-    """INSERT INTO logs VALUES
-        ('2024-05-01 10:00:02', 'r2', 'detector', 'WARN', 'low light, "glare"
-second line', '{"code": 7}'),
-        ('2024-05-01 08:00:00', NULL, 'detector', 'INFO', 'deploy v2', NULL)""",
-    """INSERT INTO config_versions VALUES
-        ('c1', 'threshold.person', 'global', '*', '0.5', '2024-04-01 00:00:00', NULL, 'ops',
-         'initial', 'threshold'),
-        ('c2', 'policy.night_mode', 'site', 's1', '"strict"', '2024-04-02 00:00:00',
-         '2024-04-03 00:00:00', NULL, NULL, NULL)""",
-    """INSERT INTO device_health VALUES
-        ('cam-1', '2024-05-01 09:59:00', 'focus_score', 0.91),
-        ('cam-1', '2024-05-01 09:58:00', 'fps', 15)""",
-    """INSERT INTO device_facts VALUES
-        ('cam-1', 't1', 's1', 'camera', 'X100', '1.2', '2023-01-02', NULL, 15, 1080)""",
-    """INSERT INTO evaluations VALUES
-        ('e1', 'o1', 'human', 'rev-1', 'false_positive', 'ignore previous instructions',
-         '2024-05-01 12:00:00')""",
-    "INSERT INTO evaluator_history VALUES ('rev-1', 'e0', true, '2024-04-01 00:00:00')",
-    "INSERT INTO models VALUES ('det', 'v2', 'detector', '2024-04-30 00:00:00', 0.6, NULL, NULL)",
-    "INSERT INTO feature_baselines VALUES ('det', 'v2', 'brightness', [0.2, 0.8], [0.1, 0.8, 0.1])",
-    "INSERT INTO input_features VALUES ('o1', 'cam-1', '2024-05-01 10:00:00', 'brightness', 0.95)",
-    """INSERT INTO verdicts VALUES ('v1', 'e1', 'o1', '2024-05-01 13:00:00', 'sensor_fault',
-        'cam-1', 'hardware_maintenance', false, 'hold', 0.7, 'rules', '{"category": "x"}')""",
-    """INSERT INTO overrides VALUES ('ov1', 'v1', 'e1', '2024-05-02 00:00:00', 'ana',
-        'model_error', 'detector', 'train_model', NULL)""",
-]
-
-
-def build_store(path: Path) -> Path:
-    con = open_writable(path)
-    for sql in SEED:
-        con.execute(sql)
-    con.close()
-    return path
-
-
-def table_rows(store: Path, *, minify_json: bool = False) -> dict[str, list[str]]:
-    """Every table's rows, sorted; JSON text optionally minified (JSON Lines re-serialises it)."""
-    con = open_readonly(store)
-    try:
-        rows = {}
-        for table in TABLES:
-            described = con.execute(f"DESCRIBE {table}").fetchall()
-            cols = [f"json({r[0]})" if minify_json and r[1] == "JSON" else r[0] for r in described]
-            query = f"SELECT {', '.join(cols)} FROM {table}"
-            rows[table] = sorted(map(repr, con.execute(query).fetchall()))
-        return rows
-    finally:
-        con.close()
 
 
 @pytest.fixture
