@@ -19,12 +19,14 @@ demo: $(STAMP)
 	$(BIN)/forest demo --store $(STORE)
 
 test: $(STAMP)
+	$(BIN)/lint-imports --no-logo
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy agent tools evals
+	$(BIN)/lint-imports --no-logo
 
 bench: $(STAMP)
 	$(BIN)/forest bench
@@ -35,4 +37,4 @@ record: $(STAMP)
 	bash evals/record_cassettes.sh
 
 clean:
-	rm -rf $(VENV) .record-venv forest-demo.duckdb forest-demo.truth.jsonl .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) .record-venv forest-demo.duckdb forest-demo.truth.jsonl .pytest_cache .ruff_cache .mypy_cache .import_linter_cache

@@ -10,7 +10,7 @@ Library use::
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from agent._version import __version__
 
 __all__ = ["Investigator", "__version__", "gate", "investigate"]
 

@@ -12,9 +12,8 @@ from pydantic import ValidationError
 
 from agent.graph import build_graph
 from agent.llm import ChatModel, OpenAIChatModel
-from agent.llm_reasoner import LLMSession
 from agent.persist import append_verdicts
-from agent.schemas import Evaluation, GateDecision, Verdict
+from agent.schemas import RECORDED, Evaluation, GateDecision, Verdict
 from agent.settings import Settings
 from agent.state import InvestigationContext
 from tools.errors import InputError, NotFoundError
@@ -39,7 +38,7 @@ class Investigator:
 
     Verdicts are not written here (DuckDB cannot hold the same file read-only and writable
     in one process): callers hand them to :func:`agent.persist.append_verdicts` once this
-    investigator is closed, or pass a ``sink``. A long-lived caller shares one
+    investigator is closed. A long-lived caller shares one
     ``baselines`` cache across its investigators (see :mod:`tools.runs`).
     """
 
@@ -80,7 +79,7 @@ class Investigator:
         rows = fetch_dicts(self.con.cursor(), _EVALUATION_SQL, [evaluation_id])
         if not rows:
             raise NotFoundError(f"evaluation {evaluation_id!r} not found in {self.store}")
-        return Evaluation.model_validate(rows[0])
+        return Evaluation.model_validate(rows[0], context=RECORDED)
 
     def evaluation_ids(self) -> list[str]:
         return [
@@ -93,7 +92,6 @@ class Investigator:
     def investigate(
         self,
         evaluation: Evaluation | dict[str, Any] | str,
-        sink: Callable[[Verdict], None] | None = None,
         *,
         strict: bool = False,
     ) -> Verdict:
@@ -103,21 +101,19 @@ class Investigator:
         with the reason in provenance; with ``strict`` it raises NotFoundError instead.
         """
         evaluation = self._coerce(evaluation)
-        session = LLMSession(self.model, self.settings) if self.model is not None else None
         ctx = InvestigationContext(
             con=self.con,
             settings=self.settings,
             clock=self.clock,
             started_at=self.clock(),
             store_snapshot=self.snapshot,
-            session=session,
-            sink=sink,
+            model=self.model,
             pool=self.pool,
         )
         # shared loaders query once per investigation
         with memoized(), baseline_cache(self.baselines):
             result = build_graph().invoke(
-                {"evaluation": evaluation},
+                {"evaluation": evaluation, "reasoner": "llm" if self.model else "rules"},
                 context=ctx,
                 config={"recursion_limit": self.settings.recursion_limit},
             )

@@ -17,6 +17,8 @@ Commands::
     forest serve [--store PATH] [--host H] [--port P] the ingestion-gate HTTP service + Slack bot
     forest overrides [--store PATH] [--json]          humans' overrides of verdicts
 
+Every ``--store`` (and ``serve``'s ``--workers``/``--queue-size``) left out falls back to
+:class:`~agent.settings.Settings` (``FOREST_STORE``...), which holds the only defaults.
 Global option ``--debug`` shows tracebacks. Results go to stdout, progress and errors to
 stderr. Any ``ForestError`` is printed as one ``error: ...`` line with exit status 1 (usage
 errors exit 2), by ``ForestGroup`` so that every command added here gets the same handling.
@@ -28,16 +30,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn
 
 import typer
 from typer.core import TyperGroup
 
 from tools.errors import ForestError
 
-__all__ = ["app", "main"]
+if TYPE_CHECKING:
+    from agent.settings import Settings
 
-DEFAULT_STORE = Path("forest-demo.duckdb")
+__all__ = ["app", "main"]
 
 
 class ForestGroup(TyperGroup):
@@ -64,8 +67,18 @@ tools_app = typer.Typer(no_args_is_help=True, help="List and call the evidence t
 app.add_typer(tools_app, name="tools")
 
 StoreOption = Annotated[
-    Path, typer.Option("--store", help="incident store (DuckDB file)", show_default=True)
+    Path | None,
+    typer.Option("--store", help="incident store (DuckDB file); default: setting FOREST_STORE"),
 ]
+
+
+def _settings(store: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from the environment, with the command line's given (non-None) values on
+    top: a command never holds a default of its own."""
+    from agent.settings import Settings
+
+    given = {k: v for k, v in {"store": store, **overrides}.items() if v is not None}
+    return Settings(**given)
 
 
 @app.callback()
@@ -91,9 +104,18 @@ def _print_counts(counts: dict[str, int]) -> None:
 @app.command()
 def ingest(
     src: Annotated[Path, typer.Argument(help="folder of <table>.parquet|csv|jsonl files")],
-    store: StoreOption = DEFAULT_STORE,
+    store: StoreOption = None,
+    openlineage_output: Annotated[
+        Literal["root", "parent", "job"],
+        typer.Option(
+            "--openlineage-output",
+            help="how an OpenLineage run maps to an output without a forest facet: the root "
+            "parent run's id, the parent run's id, or the root job's namespace/name",
+        ),
+    ] = "root",
 ) -> None:
     """Load a folder of files named after the store's tables (all or nothing)."""
+    store = _settings(store).store
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn
 
@@ -108,7 +130,12 @@ def ingest(
         def step(label: str, done: int, total: int) -> None:
             bar.update(task, description=label, completed=done, total=total)
 
-        counts = ingest_dir(src, store, progress=step)
+        def warn(message: str) -> None:
+            console.print(f"warning: {message}", markup=False, highlight=False)
+
+        counts = ingest_dir(
+            src, store, progress=step, warn=warn, openlineage_output=openlineage_output
+        )
     _print_counts(counts)
     console.print(f"loaded {sum(counts.values())} rows into {store}")
 
@@ -116,7 +143,7 @@ def ingest(
 @app.command()
 def export(
     out: Annotated[Path, typer.Argument(help="folder to write <table>.<ext> files into")],
-    store: StoreOption = DEFAULT_STORE,
+    store: StoreOption = None,
     fmt: Annotated[
         Literal["parquet", "csv", "jsonl"], typer.Option("--format", help="file format")
     ] = "parquet",
@@ -124,7 +151,7 @@ def export(
     """Write every table of the store to files that `forest ingest` loads back."""
     from tools.store.ingest import export_dir
 
-    counts = export_dir(store, out, fmt)
+    counts = export_dir(_settings(store).store, out, fmt)
     _print_counts(counts)
     typer.echo(f"wrote {len(counts)} tables to {out}", err=True)
 
@@ -149,7 +176,7 @@ def tools_list(
 def tools_call(
     name: Annotated[str, typer.Argument(help="tool name, see `forest tools list`")],
     args: Annotated[str, typer.Option("--args", help="tool arguments as a JSON object")] = "{}",
-    store: StoreOption = DEFAULT_STORE,
+    store: StoreOption = None,
 ) -> None:
     """Run one tool against the store and print its ToolResult as JSON."""
     try:
@@ -162,7 +189,7 @@ def tools_call(
     from tools.store.connection import open_readonly
 
     tool = get_tool(name)
-    con = open_readonly(store)
+    con = open_readonly(_settings(store).store)
     try:
         result = tool.call(con, parsed)
     finally:
@@ -181,7 +208,7 @@ def schema() -> None:
 @app.command()
 def investigate(
     evaluation_id: Annotated[str, typer.Argument(help="evaluation id in the store")],
-    store: StoreOption = DEFAULT_STORE,
+    store: StoreOption = None,
     reasoner: Annotated[
         Literal["rules", "llm"] | None,
         typer.Option("--reasoner", help="rules (no LLM) or llm; default FOREST_REASONER"),
@@ -196,15 +223,11 @@ def investigate(
 
     from agent.api import investigate as run
     from agent.report import print_verdict
-    from agent.settings import Settings
 
-    overrides: dict[str, Any] = {"store": store}
-    if reasoner is not None:
-        overrides["reasoner"] = reasoner
-    settings = Settings(**overrides)
+    settings = _settings(store, reasoner=reasoner)
     if settings.reasoner == "llm" and not settings.llm_configured:
         usage_error("--reasoner llm needs FOREST_LLM_BASE_URL or OPENAI_API_KEY to be set")
-    verdict = run(evaluation_id, store=store, settings=settings, persist=not no_persist)
+    verdict = run(evaluation_id, store=settings.store, settings=settings, persist=not no_persist)
     if as_json:
         typer.echo(verdict.model_dump_json(indent=2))
     else:
@@ -213,7 +236,7 @@ def investigate(
 
 @app.command()
 def demo(
-    store: StoreOption = DEFAULT_STORE,
+    store: StoreOption = None,
     seed: Annotated[int, typer.Option("--seed", help="simulator seed")] = 7,
     size: Annotated[Literal["small", "medium"], typer.Option("--size")] = "small",
     investigate_all: Annotated[
@@ -223,7 +246,7 @@ def demo(
     """Build the demo world (a seeded camera fleet with every failure class) and investigate it."""
     from evals.demo import run_demo
 
-    run_demo(store, seed=seed, size=size, investigate=investigate_all)
+    run_demo(_settings(store).store, seed=seed, size=size, investigate=investigate_all)
 
 
 @app.command()
@@ -263,7 +286,10 @@ def eval_suite(
         bool, typer.Option("--drift", help="compare the suite's mix with --store's verdicts")
     ] = False,
     store: Annotated[
-        Path | None, typer.Option("--store", help="store whose recent verdicts --drift reads")
+        Path | None,
+        typer.Option(
+            "--store", help="store whose recent verdicts --drift reads; default FOREST_STORE"
+        ),
     ] = None,
     incidents: Annotated[
         Path | None, typer.Option("--incidents", help="incidents folder (default: the suite)")
@@ -280,9 +306,7 @@ def eval_suite(
     if show_drift or show_coverage:
         cases = load_suite(root, tag)
         if show_drift:
-            if store is None:
-                usage_error("--drift needs --store PATH (a store with recent verdicts)")
-            result = runner.drift(cases, store)
+            result = runner.drift(cases, _settings(store).store)
         else:
             result = runner.coverage(cases)
         if as_json:
@@ -322,7 +346,7 @@ def eval_suite(
 
 @app.command()
 def overrides(
-    store: StoreOption = DEFAULT_STORE,
+    store: StoreOption = None,
     evaluation_id: Annotated[
         str | None, typer.Option("--evaluation", help="only this evaluation's overrides")
     ] = None,
@@ -330,9 +354,11 @@ def overrides(
 ) -> None:
     """List humans' overrides of verdicts (from Slack), oldest first; feed one to
     `forest record-incident --from-override`."""
+    store = _settings(store).store
     from agent.overrides import list_overrides
+    from agent.service.journal import journaled_overrides
 
-    rows = list_overrides(store, evaluation_id)
+    rows = list_overrides(store, evaluation_id, pending=journaled_overrides)
     if as_json:
         for row in rows:
             typer.echo(json.dumps(row))
@@ -377,39 +403,47 @@ def record_incident(
         bool,
         typer.Option("--from-override", help="expect the latest human override's answer"),
     ] = False,
-    store: StoreOption = DEFAULT_STORE,
+    store: StoreOption = None,
 ) -> None:
     """Cut the slice of the store an evaluation needs into a case folder `forest eval` runs."""
     from evals.capture import record_incident as record
 
-    folder = record(evaluation_id, store, out, from_override)
+    folder = record(evaluation_id, _settings(store).store, out, from_override)
     typer.echo(f"recorded {evaluation_id} into {folder}", err=True)
 
 
 @app.command()
 def serve(
-    store: StoreOption = DEFAULT_STORE,
+    store: StoreOption = None,
     host: Annotated[str, typer.Option("--host", help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port")] = 8000,
-    workers: Annotated[int, typer.Option("--workers", help="rules-tier worker threads")] = 2,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", help="rules-tier worker threads; default FOREST_SERVE_WORKERS"),
+    ] = None,
     queue_size: Annotated[
-        int, typer.Option("--queue-size", help="work in flight past which POSTs get 429")
-    ] = 256,
+        int | None,
+        typer.Option(
+            "--queue-size",
+            help="work in flight past which POSTs get 429; default FOREST_SERVE_QUEUE_SIZE",
+        ),
+    ] = None,
 ) -> None:
     """Serve the ingestion gate over HTTP (POST /v1/evaluations); the store's single writer."""
     import uvicorn
 
     from agent.service import create_app
-    from agent.settings import Settings
 
-    settings = Settings(store=store)
-    application = create_app(settings, workers=workers, queue_size=queue_size)
+    settings = _settings(store, serve_workers=workers, serve_queue_size=queue_size)
+    application = create_app(settings)
     extras = [
         "LLM tier on" if settings.llm_configured else "rules tier only",
         "Slack bot at /slack/events" if settings.slack_configured else "no Slack bot",
         "bearer auth on" if settings.api_token else "no auth",
     ]
-    typer.echo(f"forest gate on http://{host}:{port} for {store} ({', '.join(extras)})", err=True)
+    typer.echo(
+        f"forest gate on http://{host}:{port} for {settings.store} ({', '.join(extras)})", err=True
+    )
     uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
 
 

@@ -1,4 +1,9 @@
-"""Writing Forest's own rows into the store: verdicts and human overrides (append-only)."""
+"""Writing Forest's own rows into the store: verdicts and human overrides (append-only).
+
+Every verdict reaches the store through :func:`write_verdict_rows`: the library and the
+demo via :func:`append_verdicts` (rows from the model, :func:`row_of`), the gate's flush
+from the JSON its journal already holds (:func:`verdict_row`).
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from tools.store.timestamps import to_db
 
 __all__ = [
     "append_verdicts",
+    "row_of",
     "verdict_row",
     "write_evaluations",
     "write_overrides",
@@ -112,9 +118,27 @@ def write_verdict_rows(con: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...
     return _insert(con, "verdicts", _VERDICT_COLUMNS, rows)
 
 
+def row_of(verdict: Verdict) -> tuple[Any, ...]:
+    """The ``verdicts`` table row of ``verdict`` (serialized once, never parsed back)."""
+    return (
+        verdict.verdict_id,
+        verdict.evaluation_id,
+        verdict.output_id,
+        to_db(verdict.provenance.started_at),
+        verdict.category,
+        verdict.failing_node,
+        verdict.action.kind,
+        verdict.route_to_training,
+        verdict.gate,
+        verdict.confidence,
+        verdict.provenance.reasoner,
+        verdict.model_dump_json(),
+    )
+
+
 def write_verdicts(con: duckdb.DuckDBPyConnection, verdicts: Iterable[Verdict]) -> int:
     """Insert ``verdicts`` on ``con`` (the caller owns the transaction)."""
-    return write_verdict_rows(con, [verdict_row(v.model_dump_json()) for v in verdicts])
+    return write_verdict_rows(con, [row_of(v) for v in verdicts])
 
 
 def write_overrides(con: duckdb.DuckDBPyConnection, overrides: Iterable[Override]) -> int:

@@ -8,15 +8,20 @@ deriving the route and recording provenance. The LLM never authors evidence.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from tools.base import Flag
 from tools.store.contract import CLAIMS, SOURCE_KINDS
 
 __all__ = [
     "ACTION_FOR_CATEGORY",
+    "EARLIEST_CREATED_AT",
+    "EVALUATION_ID_PATTERN",
+    "MAX_CREATED_AHEAD",
+    "RECORDED",
     "ActionKind",
     "ActionPlan",
     "Category",
@@ -81,23 +86,80 @@ ACTION_FOR_CATEGORY: dict[str, ActionKind] = {
 }
 
 
+# What the gate (and ``investigate``/``gate`` given a dict) lets in; see README "The
+# ingestion gate". Ids are safe in a URL path segment as they are (never "." or "..").
+EVALUATION_ID_PATTERN = r"^(?!\.+$)[A-Za-z0-9._:@-]{1,200}$"
+_EVALUATION_ID = re.compile(EVALUATION_ID_PATTERN)
+# created_at must lie in [EARLIEST_CREATED_AT, now + MAX_CREATED_AHEAD]
+EARLIEST_CREATED_AT = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+MAX_CREATED_AHEAD = dt.timedelta(days=1)
+_NUMBER = re.compile(r"[+-]?\d+(\.\d*)?")
+# Validation context for evaluations already accepted (the gate's journal, the store): the
+# id and time-range rules above are skipped, so rows recorded before them stay readable.
+RECORDED: dict[str, Any] = {"recorded": True}
+
+
+def _recorded(info: ValidationInfo) -> bool:
+    return isinstance(info.context, dict) and bool(info.context.get("recorded"))
+
+
 class Evaluation(BaseModel):
     """A reviewer's or judge's claim that a system output was wrong."""
 
     model_config = ConfigDict(extra="forbid")
 
-    evaluation_id: str = Field(min_length=1, max_length=200, description="unique id")
-    output_id: str = Field(min_length=1, max_length=200, description="output being judged")
+    evaluation_id: str = Field(
+        min_length=1,
+        max_length=200,
+        description="unique id: 1-200 of the characters A-Z a-z 0-9 . _ : @ - (not only dots)",
+        json_schema_extra={"pattern": EVALUATION_ID_PATTERN},
+    )
+    output_id: str = Field(
+        min_length=1, max_length=200, description="output being judged (not blank)"
+    )
     source_kind: SourceKind = Field(description="'human' reviewer or 'automated' judge")
-    source_id: str = Field(min_length=1, max_length=200, description="reviewer or judge id")
+    source_id: str = Field(
+        min_length=1, max_length=200, description="reviewer or judge id (not blank)"
+    )
     claim: Claim = Field(description="what the evaluator says was wrong")
     comment: str | None = Field(default=None, max_length=10_000, description="free text")
-    created_at: dt.datetime = Field(description="when the evaluation was made")
+    created_at: dt.datetime = Field(
+        description="when the evaluation was made: an ISO 8601 string (no offset means UTC), "
+        "from 1970-01-01T00:00:00Z to at most one day after the gate's clock"
+    )
+
+    @field_validator("evaluation_id", "output_id", "source_id")
+    @classmethod
+    def _safe_id(cls, value: str, info: ValidationInfo) -> str:
+        if _recorded(info):
+            return value
+        if not value.strip():
+            raise ValueError("must not be blank")
+        if info.field_name == "evaluation_id" and not _EVALUATION_ID.fullmatch(value):
+            raise ValueError(f"must match {EVALUATION_ID_PATTERN}")
+        return value
+
+    @field_validator("created_at", mode="before")
+    @classmethod
+    def _not_a_number(cls, value: Any) -> Any:
+        # pydantic would read a number as Unix seconds (or ms): a client's bug, not a time
+        if isinstance(value, int | float) or (
+            isinstance(value, str) and _NUMBER.fullmatch(value.strip())
+        ):
+            raise ValueError("must be an ISO 8601 date-time string, not a number")
+        return value
 
     @field_validator("created_at")
     @classmethod
-    def _aware(cls, value: dt.datetime) -> dt.datetime:
-        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    def _aware(cls, value: dt.datetime, info: ValidationInfo) -> dt.datetime:
+        value = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        if _recorded(info):
+            return value
+        if value < EARLIEST_CREATED_AT:
+            raise ValueError(f"must not be before {EARLIEST_CREATED_AT.isoformat()}")
+        if value > dt.datetime.now(dt.UTC) + MAX_CREATED_AHEAD:
+            raise ValueError("must not be more than a day in the future")
+        return value
 
 
 class Evidence(BaseModel):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -63,6 +63,44 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = Field(
         default=None, description="`forest serve`: bearer token every request must carry"
     )
+    api_tokens: dict[str, list[str]] | None = Field(
+        default=None,
+        description="`forest serve`: tenant-scoped bearer tokens, JSON {sha256 hex digest of "
+        'the token: [tenant_id, ...]}; "*" is every tenant',
+    )
+    serve_workers: int = Field(
+        default=2, ge=1, le=64, description="`forest serve`: rules-tier worker threads"
+    )
+    serve_llm_workers: int = Field(
+        default=1, ge=1, le=16, description="`forest serve`: LLM-tier worker threads"
+    )
+    serve_queue_size: int = Field(
+        default=256,
+        ge=1,
+        le=1_000_000,
+        description="`forest serve`: rules decisions in flight plus queued LLM investigations "
+        "past which a POST gets 429",
+    )
+    serve_flush_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=86_400,
+        description="`forest serve`: seconds between flushes of the journal into the store",
+    )
+    serve_flush_drain_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="`forest serve`: how long a periodic flush waits for running rules "
+        "investigations before trying again later",
+    )
+    serve_max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        le=1024 * 1024 * 1024,
+        description="`forest serve`: largest request body accepted; a larger one gets 413 "
+        "before it is read",
+    )
 
     public_url: str | None = Field(
         default=None,
@@ -82,6 +120,27 @@ class Settings(BaseSettings):
     slack_api_url: str = Field(
         default="https://slack.com/api/", description="Slack Web API base URL"
     )
+    slack_tenants: dict[str, list[str]] | None = Field(
+        default=None,
+        description="Slack channel or workspace (team) id -> the tenants it may investigate, "
+        'JSON {id: [tenant_id, ...]}; "*" is every tenant; unset: every tenant',
+    )
+
+    @field_validator("api_tokens")
+    @classmethod
+    def _digests(cls, value: dict[str, list[str]] | None) -> dict[str, list[str]] | None:
+        if value is None:
+            return None
+        out = {}
+        for digest, tenants in value.items():
+            key = digest.strip().lower()
+            if len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
+                raise ValueError(
+                    "FOREST_API_TOKENS keys are sha256 hex digests of the tokens "
+                    "(`printf %s TOKEN | sha256sum`), not the tokens themselves"
+                )
+            out[key] = tenants
+        return out
 
     @property
     def slack_configured(self) -> bool:

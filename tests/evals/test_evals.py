@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fakes import ScriptedModel
 from typer.testing import CliRunner
 
 from agent.api import Investigator
+from agent.llm import ChatResult, ToolCallRequest
 from agent.persist import append_verdicts
 from agent.schemas import Verdict
 from agent.settings import Settings
@@ -295,34 +297,24 @@ def test_compare_baseline_tolerances() -> None:
     assert [w.split(":")[0] for w in worse] == ["category_accuracy", "brier", "median_seconds"]
 
 
-class _ScriptedModel:
+def _scripted_model() -> ScriptedModel:
     """A fake OpenAI-compatible model: one tool call, then a verdict."""
-
-    model = "scripted-1"
-
-    def __init__(self) -> None:
-        from agent.llm import ChatResult, ToolCallRequest
-
-        call = ToolCallRequest("c1", "get_device_health", json.dumps(
-            {"device_id": "lpr-gate5-out", "at": "2026-03-17T02:37:12Z"}))  # fmt: skip
-        body = {"category": "model_error", "failing_node": "plate-detector", "causal_path": [],
-                "action": {"kind": "train_model"}, "confidence": 0.75,
-                "summary": "clean pipeline (E3, E22)", "evidence_ids": ["E22"]}  # fmt: skip
-        self.script = [
-            ChatResult(content=None, prompt_tokens=900, completion_tokens=20, tool_calls=[call]),
-            ChatResult(content=json.dumps(body), prompt_tokens=1200, completion_tokens=90),
-        ]
-
-    def chat(self, messages: Any, **kwargs: Any) -> Any:
-        from agent.llm import ChatResult
-
-        return self.script.pop(0) if self.script else ChatResult(content="")
+    call = ToolCallRequest("c1", "get_device_health", json.dumps(
+        {"device_id": "lpr-gate5-out", "at": "2026-03-17T02:37:12Z"}))  # fmt: skip
+    body = {"category": "model_error", "failing_node": "plate-detector", "causal_path": [],
+            "action": {"kind": "train_model"}, "confidence": 0.75,
+            "summary": "clean pipeline (E3, E22)", "evidence_ids": ["E22"]}  # fmt: skip
+    return ScriptedModel(
+        ChatResult(content=None, prompt_tokens=900, completion_tokens=20, tool_calls=[call]),
+        ChatResult(content=json.dumps(body), prompt_tokens=1200, completion_tokens=90),
+        model="scripted-1",
+    )
 
 
 def test_llm_tier_path_with_an_injected_model(tmp_path: Path) -> None:
     root = tmp_path / "incidents"
     shutil.copytree(DEFAULT_INCIDENTS / "109_hw_clear_plate_miss", root / "109_case")
-    [result] = run_suite(root, reasoner="llm", model=_ScriptedModel())  # type: ignore[arg-type]
+    [result] = run_suite(root, reasoner="llm", model=_scripted_model())
     assert result.error is None, result.error
     assert result.cost.llm_calls == 2 and result.cost.prompt_tokens == 2100
     assert result.grades["schema"].passed and result.grades["grounded"].passed

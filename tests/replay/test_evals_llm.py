@@ -21,17 +21,22 @@ from evals.runner import DEFAULT_INCIDENTS, run_case
 pytestmark = [pytest.mark.vcr, pytest.mark.block_network]
 
 CASES = [c.folder for c in load_suite(DEFAULT_INCIDENTS)]
-LLM = Settings(
-    reasoner="llm",
-    llm_base_url=os.environ.get("FOREST_RECORD_BASE_URL", "http://127.0.0.1:8765/v1"),
-    llm_model="gemma3-270m",
-    llm_api_key="not-a-real-key",
-    llm_max_retries=0,
-    llm_timeout_s=600,
-    llm_structured_output="json_object",
-    llm_tool_choice="none",
-    llm_max_repairs=1,
-)
+BASE_URL = os.environ.get("FOREST_RECORD_BASE_URL", "http://127.0.0.1:8765/v1")
+
+
+def llm_settings() -> Settings:
+    """Built inside a test, after conftest cleared the shell's FOREST_/OPENAI_ variables."""
+    return Settings(
+        reasoner="llm",
+        llm_base_url=BASE_URL,
+        llm_model="gemma3-270m",
+        llm_api_key="not-a-real-key",
+        llm_max_retries=0,
+        llm_timeout_s=600,
+        llm_structured_output="json_object",
+        llm_tool_choice="none",
+        llm_max_repairs=1,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +46,7 @@ def vcr_config() -> dict[str, Any]:
 
 @pytest.mark.parametrize("folder", CASES, ids=lambda p: Path(p).name)
 def test_llm_verdict_is_schema_valid_and_grounded(folder: Path, vcr: Any, record_mode: str):
-    result = run_case(folder, "llm", settings=LLM)
+    result = run_case(folder, "llm", settings=llm_settings())
     assert result.error is None, result.error
     assert result.grades["schema"].passed, result.grades["schema"]
     assert result.grades["grounded"].passed, result.grades["grounded"]
@@ -68,7 +73,7 @@ def test_a_recorded_schema_invalid_answer_is_repaired(record_mode: str):
     path = Path(__file__).parent / "cassettes" / "test_evals_llm"
     cassette_file = path / f"test_llm_verdict_is_schema_valid_and_grounded[{name}].yaml"
     with player.use_cassette(str(cassette_file), serializer="yaml") as cassette:
-        result = run_case(folder, "llm", settings=LLM)
+        result = run_case(folder, "llm", settings=llm_settings())
         second = cassette.requests[1].body
     assert cassette.play_count == 2 and b"could not be used" in second and b"2.76" in second
     assert result.error is None and result.cost.llm_calls == 2

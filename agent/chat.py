@@ -1,4 +1,4 @@
-"""The chat model behind the ``llm`` reasoner: any OpenAI-compatible endpoint.
+"""The chat model behind the LLM tier: any OpenAI-compatible endpoint, and its results.
 
 Transport retries (429, 5xx, network) belong to the OpenAI SDK alone (``max_retries``);
 semantic repair of invalid answers belongs to the reasoner (tenacity). Errors that reach
@@ -15,7 +15,7 @@ import openai
 from agent.settings import Settings
 from tools.errors import LLMError
 
-__all__ = ["ChatModel", "ChatResult", "OpenAIChatModel", "ToolCallRequest"]
+__all__ = ["ChatModel", "ChatResult", "LLMUsage", "OpenAIChatModel", "ToolCallRequest"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,16 @@ class ChatResult:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     finish_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class LLMUsage:
+    """One call to the model: what it was for and the tokens it cost (a failed attempt
+    counts too, with zero tokens)."""
+
+    purpose: str
+    prompt_tokens: int
+    completion_tokens: int
 
 
 class ChatModel(Protocol):
@@ -109,6 +119,11 @@ class OpenAIChatModel:
         refusal = getattr(message, "refusal", None)
         if refusal:
             raise LLMError(f"the model refused: {_short(refusal)}")
+        if choice.finish_reason == "content_filter":
+            raise LLMError(
+                "the endpoint's content filter stopped the answer (finish_reason "
+                "content_filter); the evidence or the prompt holds text the provider blocks"
+            )
         calls = [
             ToolCallRequest(id=c.id, name=c.function.name, arguments=c.function.arguments or "{}")
             for c in (message.tool_calls or [])
