@@ -58,7 +58,9 @@ def test_parts_folder_and_mixed_formats(tmp_path: Path) -> None:
         "device_id,ts,metric,value\ncam-1,2024-05-01T10:00:00Z,fps,15\n"
     )
     (src / "device_health" / "b.jsonl").write_text(
-        '{"device_id": "cam-1", "ts": "2024-05-01T12:00:00+02:00", "metric": "fps", "value": 14}\n'
+        # another metric: (device_id, ts, metric) is device_health's key, and this is 10:00 UTC
+        '{"device_id": "cam-1", "ts": "2024-05-01T12:00:00+02:00", "metric": "exposure", '
+        '"value": 14}\n'
     )
     (src / "runs.jsonl").write_text(
         json.dumps(
@@ -327,9 +329,16 @@ def test_openlineage_events_become_runs_and_edges(tmp_path: Path) -> None:
             ),
             ["line 2", "'run.facets.forest.kind'", "'camera'"],
         ),
+        # (a forest facet without output_id is no longer an error: the output rule applies)
         (
-            _event("u1", "START", "2024-05-01T10:00:00Z", "j", forest={"kind": "model"}),
-            ["line 2", "'run.facets.forest.output_id'", "'u1'"],
+            _event(
+                "u1",
+                "START",
+                "2024-05-01T10:00:00Z",
+                "j",
+                run={"runId": "u1", "facets": {"parent": {"run": {}}}},
+            ),
+            ["line 2", "'run.facets.parent.run.runId'"],
         ),
     ],
 )

@@ -3,11 +3,17 @@
 A folder holds one entry per contract table, named after it: ``<table>.parquet``,
 ``<table>.csv`` (header row, comma separated), ``<table>.jsonl`` / ``<table>.ndjson`` (one JSON
 object per line), or a ``<table>/`` folder of such parts. Lineage may also come as OpenLineage
-run events (``openlineage.jsonl`` or ``*.openlineage.jsonl``, see ``tools.store.openlineage``).
+run events (``openlineage.jsonl`` or ``*.openlineage.jsonl``, see ``tools.store.openlineage``);
+their events are merged per run across files, and a run already in the store is updated.
+OpenTelemetry traces (``*.otlp.jsonl`` / ``*.otlp.json``) load as per-output lineage, see
+``tools.store.otel``. Other files that are not data files (``README.md``, ``_SUCCESS``, ...)
+are skipped with a warning.
 
 Everything is validated before it is inserted and the whole folder loads in one transaction:
 a bad file raises ``IngestError`` naming the file, the 1-based data row and the field, and
-leaves the store exactly as it was. Loading appends; a key already in the store is an error.
+leaves the store exactly as it was (a store file the failed ingest created is removed).
+Loading appends; a key already in the store is an error. ``device_health`` has no primary
+key but is keyed the same way by (device_id, ts, metric), so re-loading samples is refused.
 Files are read by DuckDB's readers with the path passed as a parameter; no text from the
 files is ever executed as SQL (column names are checked against the contract first).
 """
@@ -15,6 +21,8 @@ files is ever executed as SQL (column names are checked against the contract fir
 from __future__ import annotations
 
 import csv
+import json
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +31,7 @@ from typing import Any, Final, Literal
 import duckdb
 
 from tools.errors import IngestError, StoreError
-from tools.store import openlineage
+from tools.store import openlineage, otel
 from tools.store.connection import open_readonly, open_writable
 from tools.store.contract import (
     CLAIMS,
@@ -39,6 +47,7 @@ from tools.store.redact import redact
 __all__ = ["ENUMS", "EXPORT_FORMATS", "export_dir", "ingest_dir"]
 
 Progress = Callable[[str, int, int], None]  # (label, step done so far, total steps)
+Warn = Callable[[str], None]
 ExportFormat = Literal["parquet", "csv", "jsonl"]
 
 EXTENSIONS: Final = {".parquet": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -72,6 +81,8 @@ READ_CSV: Final = """CREATE TEMP TABLE _forest_stage AS SELECT * FROM read_csv($
 READ_PARQUET: Final = "CREATE TEMP TABLE _forest_stage AS SELECT * FROM read_parquet(?)"
 READ_JSONL: Final = "CREATE TEMP TABLE _forest_lines AS SELECT json FROM read_ndjson_objects(?)"
 STAGE: Final = "_forest_stage"
+# Keys checked like primary keys (duplicates in the files or against the store are refused).
+NATURAL_KEYS: Final[dict[str, list[str]]] = {"device_health": ["device_id", "ts", "metric"]}
 
 
 @dataclass(frozen=True)
@@ -90,19 +101,42 @@ class Source:
 
 
 def ingest_dir(
-    src_dir: str | Path, store_path: str | Path, *, progress: Progress | None = None
+    src_dir: str | Path,
+    store_path: str | Path,
+    *,
+    progress: Progress | None = None,
+    openlineage_output: openlineage.OutputRule = "root",
+    warn: Warn | None = None,
 ) -> dict[str, int]:
-    """Load every table file in ``src_dir`` into the store; return rows loaded per table."""
+    """Load every table file in ``src_dir`` into the store; return rows loaded per table.
+
+    ``openlineage_output`` is the rule mapping OpenLineage runs to outputs (see
+    ``tools.store.openlineage``); runs updated by OpenLineage events count as loaded.
+    ``warn`` receives one line per skipped file (default: ``warnings.warn``).
+    """
     src = Path(src_dir)
-    sources, events = _discover(src)
+    sources, events, traces = _discover(src, warn or _warn)
+    fresh = not Path(store_path).exists()
     con = open_writable(store_path)
+    done = False
     try:
         schema, keys = _schema(con)
         con.execute("SET TimeZone = 'UTC'")  # offsets in timestamps are converted to UTC
         con.execute("BEGIN TRANSACTION")
         try:
-            counts = _load_all(con, src, sources, events, schema, keys, progress)
+            counts = _load_all(
+                con,
+                src,
+                sources,
+                events,
+                schema,
+                keys,
+                progress,
+                rule=openlineage_output,
+                traces=traces,
+            )
             con.execute("COMMIT")
+            done = True
         except duckdb.Error as exc:
             con.execute("ROLLBACK")
             raise IngestError(f"ingest into {store_path} failed: {_first_line(exc)}") from exc
@@ -111,7 +145,19 @@ def ingest_dir(
             raise
     finally:
         con.close()
+        if fresh and not done:
+            _remove_store(Path(store_path))
     return counts
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, stacklevel=4)  # points at the caller of ingest_dir
+
+
+def _remove_store(path: Path) -> None:
+    """Delete a store file (and its write-ahead log) that a failed ingest created."""
+    for leftover in (path, path.with_name(path.name + ".wal")):
+        leftover.unlink(missing_ok=True)
 
 
 def export_dir(
@@ -142,20 +188,27 @@ def export_dir(
     return counts
 
 
-def _discover(src: Path) -> tuple[list[Source], list[Path]]:
+def _discover(src: Path, warn: Warn) -> tuple[list[Source], list[Path], list[Path]]:
     if not src.is_dir():
         raise IngestError(
             f"{src} is not a folder; pass a folder of <table>.parquet|csv|jsonl files"
         )
     sources: dict[str, Source] = {}
     events: list[Path] = []
+    traces: list[Path] = []
     for entry in sorted(src.iterdir()):
         if entry.name.startswith("."):
             continue
         if entry.is_file() and openlineage.is_openlineage_file(entry):
             events.append(entry)
             continue
+        if entry.is_file() and otel.is_otlp_file(entry):
+            traces.append(entry)
+            continue
         table = entry.name if entry.is_dir() else entry.name.split(".", 1)[0]
+        if table not in TABLES and entry.is_file() and _format(entry) is None:
+            warn(f"{entry.name}: skipped, not a data file ({', '.join(EXTENSIONS)}) of a table")
+            continue
         if table not in TABLES:
             raise IngestError(
                 f"{entry.name}: {table!r} is not a table of the store; "
@@ -168,19 +221,22 @@ def _discover(src: Path) -> tuple[list[Source], list[Path]]:
             if entry.is_dir()
             else [entry]
         )
-        for part in parts:
-            if not part.is_file() or _format(part) is None:
+        for part in list(parts):
+            if entry.is_dir() and part.is_file() and _format(part) is None:
+                warn(f"{part.relative_to(src)}: skipped, not a data file ({', '.join(EXTENSIONS)})")
+                parts.remove(part)
+            elif not part.is_file() or _format(part) is None:
                 raise IngestError(
                     f"{part.relative_to(src)}: unsupported file; use {', '.join(EXTENSIONS)}"
                 )
         if not parts:
             raise IngestError(f"{entry.name}/: folder holds no data files")
         sources[table] = Source(table, parts)
-    if not sources and not events:
+    if not sources and not events and not traces:
         raise IngestError(
             f"{src} holds no data files named after store tables ({', '.join(TABLES)})"
         )
-    return list(sources.values()), events
+    return list(sources.values()), events, traces
 
 
 def _format(path: Path) -> str | None:
@@ -203,8 +259,12 @@ def _load_all(
     schema: dict[str, list[Column]],
     keys: dict[str, list[str]],
     progress: Progress | None,
+    *,
+    rule: openlineage.OutputRule = "root",
+    traces: list[Path] | None = None,
 ) -> dict[str, int]:
-    total = sum(len(s.files) for s in sources) + len(events)
+    traces = traces or []
+    total = sum(len(s.files) for s in sources) + len(events) + (1 if traces else 0)
     step = 0
     loaded: set[str] = set()
     for source in sources:
@@ -217,20 +277,35 @@ def _load_all(
             _stage_file(con, path, label, source.table, schema[source.table])
             _check_and_insert(con, source.table, schema[source.table], label)
             step += 1
-    for path in events:
+    updated = 0
+    if events:  # all files at once: the events of one run may be spread over several
         if progress:
-            progress(path.name, step, total)
-        runs, edges = openlineage.read_events(path)
-        for table, rows in (("runs", runs), ("lineage_edges", edges)):
+            progress(events[0].name, step, total)
+        result = openlineage.load(con, openlineage.read_events(events, rule))
+        openlineage.update_runs(con, result.updates)
+        updated = len(result.updates)
+        for table, rows in (
+            ("runs", result.runs),
+            ("lineage_edges", result.edges),
+            ("logs", result.logs),
+        ):
+            if not rows:
+                continue
             if table not in loaded:
                 _create_typed(con, table)
                 loaded.add(table)
-            _stage_rows(con, schema[table], rows)
-            _check_and_insert(con, table, schema[table], path.name)
+            for path in events:
+                _stage_rows(con, schema[table], [r for r in rows if r["_file"] == path.name])
+                _check_and_insert(con, table, schema[table], path.name)
+        step += len(events)
+    if traces:  # after the folder's outputs, which decide the outputs rows traces make
+        if progress:
+            progress(", ".join(p.name for p in traces), step, total)
+        _load_traces(con, traces, schema, loaded)
         step += 1
     counts = {}
     for table in sorted(loaded, key=list(TABLES).index):
-        _check_keys(con, table, keys.get(table, []))
+        _check_keys(con, table, keys.get(table) or NATURAL_KEYS.get(table, []))
         cols = ", ".join(f'"{c.name}"' for c in schema[table])
         order = ", ".join(SORT_KEYS[table])
         con.execute(
@@ -238,9 +313,39 @@ def _load_all(
         )
         counts[table] = _scalar(con, f"SELECT count(*) FROM _forest_typed_{table}")
         con.execute(f"DROP TABLE _forest_typed_{table}")
+    if updated:
+        counts["runs"] = counts.get("runs", 0) + updated
     if progress:
         progress("done", total, total)
     return counts
+
+
+def _load_traces(
+    con: duckdb.DuckDBPyConnection,
+    paths: list[Path],
+    schema: dict[str, list[Column]],
+    loaded: set[str],
+) -> None:
+    """Stage OTLP traces as runs, lineage_edges, logs and (for outputs not given) outputs."""
+    traces = otel.read_traces(paths)
+    ids = sorted({c.output_id for c in traces.outputs})
+    sql = "SELECT output_id FROM main.outputs WHERE list_contains($ids, output_id)"
+    if "outputs" in loaded:
+        sql += (
+            " UNION SELECT output_id FROM _forest_typed_outputs"
+            " WHERE list_contains($ids, output_id)"
+        )
+    known = {r[0] for r in con.execute(sql, {"ids": ids}).fetchall()}
+    tables = {"outputs": otel.output_rows(traces.outputs, known), **traces.rows}
+    for table, rows in tables.items():
+        if not rows:
+            continue
+        if table not in loaded:
+            _create_typed(con, table)
+            loaded.add(table)
+        for label in dict.fromkeys(r["_file"] for r in rows):
+            _stage_rows(con, schema[table], [r for r in rows if r["_file"] == label])
+            _check_and_insert(con, table, schema[table], label)
 
 
 def _create_typed(con: duckdb.DuckDBPyConnection, table: str) -> None:
@@ -286,7 +391,14 @@ def _stage_jsonl(
     con: duckdb.DuckDBPyConnection, path: Path, label: str, table: str, cols: list[Column]
 ) -> None:
     con.execute("DROP TABLE IF EXISTS _forest_lines")
-    con.execute(READ_JSONL, [str(path)])
+    try:
+        con.execute(READ_JSONL, [str(path)])
+    except duckdb.Error as exc:
+        # DuckDB's line numbers are off by one for some errors (a cut-off last line among them)
+        bad = _bad_json_line(path)
+        if bad is None:
+            raise
+        raise IngestError(f"{label}: cannot read the file: line {bad}") from exc
     con.execute("ALTER TABLE _forest_lines ADD COLUMN _line BIGINT")
     con.execute(
         "UPDATE _forest_lines SET _line = rowid - (SELECT min(rowid) FROM _forest_lines) + 1"
@@ -318,6 +430,21 @@ def _stage_jsonl(
     select = ", ".join(selects) or "NULL AS _empty"
     con.execute(f"CREATE TEMP TABLE {STAGE} AS SELECT {select} FROM _forest_lines ORDER BY _line")
     con.execute("DROP TABLE _forest_lines")
+
+
+def _bad_json_line(path: Path) -> str | None:
+    """'<n> is not valid JSON (...)' for the first malformed line of a JSON Lines file."""
+    with path.open("rb") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                json.loads(line)
+            except ValueError as exc:
+                why = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+                cut = "; the file ends inside it" if not line.endswith(b"\n") else ""
+                return f"{n} is not valid JSON ({why}){cut}"
+    return None
 
 
 def _stage_rows(
