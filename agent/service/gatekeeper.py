@@ -2,28 +2,33 @@
 LLM tier, answers Slack's requests, and is the store's single writer.
 
 Backpressure: rules decisions in flight plus queued LLM investigations never exceed
-``queue_size``; past it a POST gets 429 with ``Retry-After`` and nothing is journaled.
-A flusher copies journaled evaluations, verdicts and overrides into the store every
-``flush_interval`` seconds, skipping rows already there (a crash mid-flush never
-duplicates); between flushes other processes may open the store read-only. A flush does
-not start while an LLM investigation holds the store (minutes) and waits at most
-``FLUSH_DRAIN_S`` for rules investigations; otherwise it tries again later, so the gate
-never stalls behind it. ``forest_unflushed_rows`` in /metrics shows the backlog.
+``settings.serve_queue_size``; past it a POST gets 429 with ``Retry-After`` and nothing is
+journaled. A flusher copies journaled evaluations, verdicts and overrides into the store
+every ``settings.serve_flush_interval_s`` seconds, skipping rows already there (a crash
+mid-flush never duplicates); between flushes other processes may open the store read-only.
+A flush does not start while an LLM investigation holds the store (minutes) and waits at
+most ``settings.serve_flush_drain_s`` for rules investigations; otherwise it tries again
+later, so the gate never stalls behind it. ``forest_unflushed_rows`` in /metrics shows the backlog.
+A row the store cannot take is set aside in the journal, not retried (/healthz says
+"degraded", ``forest_flush_failed_rows`` counts them) and the rest are flushed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
+
+import duckdb
 
 from agent.api import Investigator
 from agent.llm import ChatModel
 from agent.persist import verdict_row, write_evaluations, write_overrides, write_verdict_rows
-from agent.schemas import Evaluation, Override, Verdict
+from agent.schemas import RECORDED, Evaluation, Override, Verdict
 from agent.service.journal import Journal, journal_path
 from agent.service.metrics import Metrics
 from agent.service.store_access import StoreAccess
@@ -35,9 +40,6 @@ __all__ = ["Gatekeeper", "QueueFullError"]
 
 log = logging.getLogger(__name__)
 
-# how long a periodic flush waits for running investigations before trying again later
-FLUSH_DRAIN_S = 1.0
-
 
 class Gatekeeper:
     """Accepts evaluations, decides them with the rules tier, escalates to the LLM tier."""
@@ -47,10 +49,6 @@ class Gatekeeper:
         settings: Settings,
         *,
         model: ChatModel | None,
-        workers: int,
-        llm_workers: int,
-        queue_size: int,
-        flush_interval: float,
     ) -> None:
         self.settings = settings
         self.llm_enabled = model is not None or settings.llm_configured
@@ -65,16 +63,18 @@ class Gatekeeper:
             self.journal.close()
             raise
         self.metrics = Metrics()
-        self.queue_size = queue_size
-        self.flush_interval = flush_interval
-        self._rules = ThreadPoolExecutor(workers, thread_name_prefix="forest-rules")
-        self._llm = ThreadPoolExecutor(llm_workers, thread_name_prefix="forest-llm")
+        self.queue_size = settings.serve_queue_size
+        self.flush_interval = settings.serve_flush_interval_s
+        self._rules = ThreadPoolExecutor(settings.serve_workers, thread_name_prefix="forest-rules")
+        self._llm = ThreadPoolExecutor(settings.serve_llm_workers, thread_name_prefix="forest-llm")
         # re-entrant: a decision that finishes before add_done_callback runs its callback
         # (which takes this lock) at once, in the submitting thread that holds it
         self._lock = threading.RLock()
-        self._inflight: dict[str, Future[dict[str, Any]]] = {}
+        # id -> (the body being decided, its future answer)
+        self._inflight: dict[str, tuple[Evaluation, Future[dict[str, Any]]]] = {}
         self._llm_queued = 0
         self._stop = threading.Event()
+        self.flush_error: str | None = None  # why the last periodic flush failed, if it did
         self._flusher = threading.Thread(target=self._flush_loop, name="forest-flush", daemon=True)
 
     @property
@@ -101,11 +101,22 @@ class Gatekeeper:
         self.journal.close()
 
     def submit(self, evaluation: Evaluation) -> Future[dict[str, Any]]:
-        """The future answer; joins an in-flight one for the same id; QueueFullError if full."""
+        """The future answer; joins an in-flight one for the same id and body (a different
+        body under that id fails with ConflictError, as once journaled); QueueFullError if
+        full."""
         with self._lock:
-            future = self._inflight.get(evaluation.evaluation_id)
-            if future is not None:
-                return future
+            inflight = self._inflight.get(evaluation.evaluation_id)
+            if inflight is not None:
+                if inflight[0] == evaluation:
+                    return inflight[1]
+                conflict: Future[dict[str, Any]] = Future()
+                conflict.set_exception(
+                    ConflictError(
+                        f"evaluation {evaluation.evaluation_id!r} is being decided with "
+                        "another body"
+                    )
+                )
+                return conflict
             if self.depth >= self.queue_size:
                 raise QueueFullError(f"{self.depth} evaluations in flight")
             return self._submit_locked(evaluation)
@@ -113,7 +124,7 @@ class Gatekeeper:
     def _submit_locked(self, evaluation: Evaluation) -> Future[dict[str, Any]]:
         future = self._rules.submit(self._decide, evaluation)
         evaluation_id = evaluation.evaluation_id
-        self._inflight[evaluation_id] = future
+        self._inflight[evaluation_id] = (evaluation, future)
 
         def done(_: Future[dict[str, Any]]) -> None:
             with self._lock:
@@ -243,6 +254,22 @@ class Gatekeeper:
             row = inv.con.execute(sql, [key]).fetchone()
         return str(row[0]) if row else None
 
+    def output_tenant(self, output_id: str) -> str | None:
+        """The tenant owning an output; None for an output the store does not hold."""
+        return self._from_store("SELECT tenant_id FROM outputs WHERE output_id = ?", output_id)
+
+    def evaluation_tenant(self, evaluation_id: str) -> str | None:
+        """The tenant owning a known evaluation's output (the evaluation posted here or in
+        the store); None for an unknown evaluation or an output the store does not hold."""
+        evaluation = self.journal.find_evaluation(evaluation_id)
+        if evaluation is not None:
+            return self.output_tenant(evaluation.output_id)
+        return self._from_store(
+            "SELECT o.tenant_id FROM evaluations e JOIN outputs o ON o.output_id = e.output_id"
+            " WHERE e.evaluation_id = ?",
+            evaluation_id,
+        )
+
     def override(self, override: Override) -> bool:
         """Journal a human's correction of a known verdict; False if already journaled."""
         verdict = self.find_verdict(override.verdict_id)
@@ -265,47 +292,149 @@ class Gatekeeper:
         return added
 
     def _flush_loop(self) -> None:
+        # never dies: a row the store cannot take is set aside by flush, anything else
+        # (a broken store, a full disk) is retried, shown in /healthz and /metrics meanwhile
         while not self._stop.wait(self.flush_interval):
             try:
-                self.flush(drain_timeout=FLUSH_DRAIN_S)
+                self.flush(drain_timeout=self.settings.serve_flush_drain_s)
             except StoreBusyError as exc:
                 log.info("store busy, flushing later: %s", exc)
-            except ForestError as exc:
-                log.warning("flushing into the store failed (will retry): %s", exc)
+            except Exception as exc:
+                self.flush_error = _describe(exc)
+                log.warning(
+                    "flushing into the store failed (will retry): %s",
+                    self.flush_error,
+                    exc_info=not isinstance(exc, ForestError),
+                )
+            else:
+                self.flush_error = None
+
+    def health(self) -> dict[str, Any]:
+        """/healthz: "ok", or "degraded" while rows are set aside or flushing fails."""
+        failed = self.journal.flush_failed_count()
+        flushing = "failing" if self.flush_error else "ok"
+        return {
+            "status": "degraded" if failed or self.flush_error else "ok",
+            "queue_depth": self.depth,
+            "queue_capacity": self.queue_size,
+            "flush": flushing,
+            "flush_failed_rows": failed,
+        }
 
     def flush(self, drain_timeout: float | None = None) -> int:
         """Copy journaled evaluations, verdicts and overrides into the store in one
         transaction; returns the rows written. StoreBusyError if investigations hold the
-        store past ``drain_timeout`` seconds (nothing is lost: the journal keeps it all)."""
+        store past ``drain_timeout`` seconds (nothing is lost: the journal keeps it all).
+
+        A row the store cannot take (one that no longer parses, a timestamp it cannot hold,
+        a value it refuses) is set aside in the journal (``Journal.flush_failures``,
+        ``forest_flush_failed_rows``) and the others are written, one transaction each
+        once a batch has failed. Any other error fails the whole flush, to be retried.
+        """
         rows = self.journal.unflushed()
         overrides = self.journal.unflushed_overrides()
         if not rows and not overrides:
             return 0
-        evaluations = {
-            e.evaluation_id: e for e in (Evaluation.model_validate_json(r[1]) for r in rows)
-        }
-        verdicts = [verdict_row(r[2]) for r in rows]  # the journal's JSON, not re-validated
-        corrections = [Override.model_validate_json(r[1]) for r in overrides]
-        with self.store.writing(drain_timeout) as path:
-            con = open_writable(path)
+        items: list[_Row] = []
+        failed: list[tuple[str, int, str]] = []  # (kind, seq, error) for Journal.set_aside
+        for seq, evaluation, verdict in rows:
             try:
-                con.execute("BEGIN")
-                write_evaluations(con, evaluations.values())
-                ids = [v[0] for v in verdicts]
-                there = {
-                    r[0]
-                    for r in con.execute(
-                        "SELECT verdict_id FROM verdicts WHERE list_contains(?, verdict_id)", [ids]
-                    ).fetchall()
-                }
-                written = write_verdict_rows(con, [v for v in verdicts if v[0] not in there])
-                written += write_overrides(con, corrections)
-                con.execute("COMMIT")
-            finally:
-                con.close()
-        self._in_store.update(evaluations)
+                items.append(
+                    _Row(
+                        "verdict",
+                        seq,
+                        Evaluation.model_validate_json(evaluation, context=RECORDED),
+                        verdict_row(verdict),  # the journal's JSON, not re-validated
+                        None,
+                    )
+                )
+            except Exception as exc:
+                failed.append(("verdict", seq, _describe(exc)))
+        for seq, override in overrides:
+            try:
+                items.append(
+                    _Row("override", seq, None, None, Override.model_validate_json(override))
+                )
+            except Exception as exc:
+                failed.append(("override", seq, _describe(exc)))
+        written = 0
+        if items:
+            with self.store.writing(drain_timeout) as path:
+                con = open_writable(path)
+                try:
+                    try:
+                        written = _write(con, items)
+                    except _ROW_ERRORS:  # one bad row fails them all: find it, write the rest
+                        for item in items:
+                            try:
+                                written += _write(con, [item])
+                            except _ROW_ERRORS as exc:
+                                failed.append((item.kind, item.seq, _describe(exc)))
+                finally:
+                    con.close()
+        if failed:
+            for kind, seq, error in failed:
+                log.error("set aside journal %s row %d the store cannot take: %s", kind, seq, error)
+            self.journal.set_aside(failed)
+        refused = {(kind, seq) for kind, seq, _ in failed}
+        self._in_store.update(
+            i.evaluation.evaluation_id
+            for i in items
+            if i.evaluation is not None and (i.kind, i.seq) not in refused
+        )
         if rows:
             self.journal.mark_flushed(rows[-1][0])
         if overrides:
             self.journal.mark_overrides_flushed(overrides[-1][0])
         return written
+
+
+# what a store raises for one row it cannot take (a Python conversion or a DuckDB value
+# error); anything else (I/O, a broken store) is about the store, not the row
+_ROW_ERRORS = (
+    ValueError,
+    TypeError,
+    ArithmeticError,
+    duckdb.DataError,
+    duckdb.IntegrityError,
+    duckdb.InvalidInputException,
+)
+
+
+class _Row(NamedTuple):
+    """One journal row to flush: a verdict with its evaluation, or an override."""
+
+    kind: Literal["verdict", "override"]
+    seq: int
+    evaluation: Evaluation | None
+    verdict: tuple[Any, ...] | None  # a verdict_row
+    override: Override | None
+
+
+def _write(con: duckdb.DuckDBPyConnection, items: list[_Row]) -> int:
+    """Write ``items`` in one transaction (rolled back on any error); the rows written."""
+    evaluations = {i.evaluation.evaluation_id: i.evaluation for i in items if i.evaluation}
+    verdicts = [i.verdict for i in items if i.verdict is not None]
+    corrections = [i.override for i in items if i.override is not None]
+    con.execute("BEGIN")
+    try:
+        write_evaluations(con, evaluations.values())
+        ids = [v[0] for v in verdicts]
+        there = {
+            r[0]
+            for r in con.execute(
+                "SELECT verdict_id FROM verdicts WHERE list_contains(?, verdict_id)", [ids]
+            ).fetchall()
+        }
+        written = write_verdict_rows(con, [v for v in verdicts if v[0] not in there])
+        written += write_overrides(con, corrections)
+        con.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):  # none left to roll back if COMMIT failed
+            con.execute("ROLLBACK")
+        raise
+    return written
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:500]

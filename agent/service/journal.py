@@ -16,10 +16,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from agent.schemas import Evaluation, Override, Verdict
+from agent.schemas import RECORDED, Evaluation, Override, Verdict
 from tools.errors import ConflictError, StoreError
 
-__all__ = ["Journal", "journal_path"]
+__all__ = ["Journal", "journal_path", "journaled_overrides"]
 
 _JOURNAL_DDL = """
 CREATE TABLE IF NOT EXISTS intake (
@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS verdicts (
     evaluation_id TEXT NOT NULL,
     reasoner TEXT NOT NULL,
     body TEXT NOT NULL,
-    flushed INTEGER NOT NULL DEFAULT 0
+    flushed INTEGER NOT NULL DEFAULT 0 -- 1 in the store, -1 set aside (flush_failures)
 );
 CREATE INDEX IF NOT EXISTS verdicts_evaluation ON verdicts (evaluation_id, seq);
 CREATE INDEX IF NOT EXISTS verdicts_unflushed ON verdicts (flushed, seq);
@@ -45,7 +45,7 @@ CREATE TABLE IF NOT EXISTS overrides (
     override_id TEXT NOT NULL UNIQUE,
     evaluation_id TEXT NOT NULL,
     body TEXT NOT NULL,
-    flushed INTEGER NOT NULL DEFAULT 0
+    flushed INTEGER NOT NULL DEFAULT 0 -- 1 in the store, -1 set aside (flush_failures)
 );
 CREATE TABLE IF NOT EXISTS feedback (
     verdict_id TEXT NOT NULL,
@@ -53,6 +53,14 @@ CREATE TABLE IF NOT EXISTS feedback (
     kind TEXT NOT NULL,              -- agree
     at REAL NOT NULL,
     PRIMARY KEY (verdict_id, author, kind)
+);
+CREATE TABLE IF NOT EXISTS flush_failures (
+    kind TEXT NOT NULL,              -- verdict (with its evaluation) | override
+    seq INTEGER NOT NULL,            -- its row in verdicts or overrides (set aside: flushed = -1)
+    evaluation_id TEXT NOT NULL,
+    error TEXT NOT NULL,             -- why the store could not take it
+    at REAL NOT NULL,
+    PRIMARY KEY (kind, seq)
 );
 CREATE TABLE IF NOT EXISTS seen_events (
     event_id TEXT PRIMARY KEY,       -- Slack event ids already handled (retry dedupe)
@@ -75,6 +83,28 @@ def _insert_verdict(con: sqlite3.Connection, verdict: Verdict) -> None:
 
 def journal_path(store: Path) -> Path:
     return store.with_name(f"{store.stem}.intake.db")
+
+
+def journaled_overrides(store: Path, evaluation_id: str | None = None) -> list[Override]:
+    """Overrides journaled beside ``store`` but not flushed into it yet (of one evaluation,
+    if given), oldest first; read-only, and none if the service never ran. The
+    ``agent.overrides.PendingOverrides`` reader `forest overrides` is given."""
+    path = journal_path(store)
+    if not path.is_file():
+        return []
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            rows = con.execute(
+                "SELECT body FROM overrides WHERE flushed = 0 AND (? IS NULL OR evaluation_id = ?)"
+                " ORDER BY seq",
+                (evaluation_id, evaluation_id),
+            ).fetchall()
+        finally:
+            con.close()
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot read the service journal {path}: {exc}") from exc
+    return [Override.model_validate_json(r[0]) for r in rows]
 
 
 class Journal:
@@ -123,7 +153,7 @@ class Journal:
                     (evaluation.evaluation_id, body, time.time()),
                 )
                 return None
-        if Evaluation.model_validate_json(row[0]) != evaluation:
+        if Evaluation.model_validate_json(row[0], context=RECORDED) != evaluation:
             raise ConflictError(
                 f"evaluation {evaluation.evaluation_id!r} was already posted with another body"
             )
@@ -156,7 +186,7 @@ class Journal:
 
     def find_evaluation(self, evaluation_id: str) -> Evaluation | None:
         row = self._one("SELECT body FROM intake WHERE evaluation_id = ?", (evaluation_id,))
-        return Evaluation.model_validate_json(row[0]) if row else None
+        return Evaluation.model_validate_json(row[0], context=RECORDED) if row else None
 
     def status(self, evaluation_id: str) -> dict[str, Any] | None:
         row = self._one(
@@ -208,6 +238,32 @@ class Journal:
             (),
         )
         return int(row[0])
+
+    def set_aside(self, failures: list[tuple[str, int, str]]) -> None:
+        """Set aside rows the store could not take, as ``(kind, seq, error)`` with kind
+        "verdict" or "override": they stay here (``flushed = -1``), are never flushed again
+        and are listed by :meth:`flush_failures`. Call before ``mark_*flushed``."""
+        with self._tx() as con:
+            for kind, seq, error in failures:
+                table = {"verdict": "verdicts", "override": "overrides"}[kind]
+                con.execute(f"UPDATE {table} SET flushed = -1 WHERE seq = ?", (seq,))
+                con.execute(
+                    "INSERT OR REPLACE INTO flush_failures (kind, seq, evaluation_id, error, at)"
+                    f" SELECT ?, seq, evaluation_id, ?, ? FROM {table} WHERE seq = ?",
+                    (kind, error, time.time(), seq),
+                )
+
+    def flush_failures(self) -> list[dict[str, Any]]:
+        """The rows set aside because the store could not take them, oldest first."""
+        with self.lock:
+            rows = self.con.execute(
+                "SELECT kind, seq, evaluation_id, error, at FROM flush_failures ORDER BY at, seq"
+            ).fetchall()
+        keys = ("kind", "seq", "evaluation_id", "error", "at")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def flush_failed_count(self) -> int:
+        return int(self._one("SELECT count(*) FROM flush_failures", ())[0])
 
     def mark_flushed(self, up_to_seq: int) -> None:
         with self._tx() as con:

@@ -41,6 +41,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from agent.schemas import Override, Verdict
 from agent.service import slack_blocks as kit
 from agent.service.gatekeeper import Gatekeeper
+from agent.service.tenants import Access, slack_access
 from agent.settings import Settings
 from tools.errors import ForestError, InputError, NotFoundError
 
@@ -91,7 +92,7 @@ def build_bolt_app(gate: Gatekeeper, settings: Settings, executor: ThreadPoolExe
         process_before_response=True,
         listener_executor=executor,
     )
-    bot = _Bot(gate, settings.public_url)
+    bot = _Bot(gate, settings.public_url, settings)
     bolt.middleware(bot.skip_retried_events)
     bolt.command("/forest")(ack=bot.ack_command, lazy=[bot.run_command])
     bolt.event("app_mention")(ack=bot.ack, lazy=[bot.run_mention])
@@ -137,9 +138,21 @@ def _clicked(body: dict[str, Any]) -> tuple[str, str, str | None, str | None]:
 class _Bot:
     """The listeners; ``ack*`` and ``save_override`` answer Slack, the rest run lazily."""
 
-    def __init__(self, gate: Gatekeeper, public_url: str | None) -> None:
+    def __init__(self, gate: Gatekeeper, public_url: str | None, settings: Settings) -> None:
         self.gate = gate
         self.public_url = public_url
+        self.settings = settings
+
+    def _access(self, team_id: str | None, channel_id: str | None) -> Access:
+        """The tenants a channel in a workspace may see (``FOREST_SLACK_TENANTS``)."""
+        return slack_access(self.settings, team_id, channel_id)
+
+    def _may_see_verdict(self, access: Access, verdict_id: str) -> bool:
+        """Whether ``access`` covers a verdict's output's tenant; False for an unknown one."""
+        if access.every_tenant:
+            return True
+        verdict = self.gate.find_verdict(verdict_id)
+        return verdict is not None and access.allows(self.gate.output_tenant(verdict.output_id))
 
     def skip_retried_events(
         self, body: dict[str, Any], next_: Callable[[], BoltResponse]
@@ -177,16 +190,18 @@ class _Bot:
         except SlackApiError as exc:  # e.g. not_in_channel: tell the user, privately
             respond(response_type="ephemeral", **kit.cannot_post_message(exc.response["error"]))
             return
-        self._investigate(self._poster(client, channel, ts), evaluation_id)
+        access = self._access(command.get("team_id"), channel)
+        self._investigate(self._poster(client, channel, ts), evaluation_id, access)
 
     @_logged
-    def run_mention(self, event: dict[str, Any], client: WebClient) -> None:
+    def run_mention(self, body: dict[str, Any], event: dict[str, Any], client: WebClient) -> None:
         post = self._poster(client, event["channel"], event.get("thread_ts") or event["ts"])
         evaluation_id = parse_request(event.get("text") or "", bare_id=True)
         if evaluation_id is None:
             post(kit.usage_message())
         else:
-            self._investigate(post, evaluation_id)
+            access = self._access(body.get("team_id"), event["channel"])
+            self._investigate(post, evaluation_id, access)
 
     def _poster(self, client: WebClient, channel: str, thread_ts: str) -> Post:
         def post(payload: dict[str, Any]) -> None:
@@ -194,8 +209,13 @@ class _Bot:
 
         return post
 
-    def _investigate(self, post: Post, evaluation_id: str) -> None:
+    def _investigate(self, post: Post, evaluation_id: str, access: Access) -> None:
         try:
+            if not access.every_tenant and not access.allows(
+                self.gate.evaluation_tenant(evaluation_id)
+            ):  # the same answer for an unknown id: no hint whether it exists
+                post(kit.not_allowed_message(evaluation_id, access.describe()))
+                return
             verdict = self._tier(post, evaluation_id, "rules")
             if verdict is not None and self.gate.should_escalate(verdict):
                 post(kit.escalating_message(verdict))
@@ -223,6 +243,11 @@ class _Bot:
         verdict_id, user, channel, thread_ts = _clicked(body)
         if channel is None:
             return
+        access = self._access((body.get("team") or {}).get("id"), channel)
+        if not self._may_see_verdict(access, verdict_id):
+            payload = kit.verdict_not_allowed_message(verdict_id, access.describe())
+            client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread_ts, **payload)
+            return
         try:
             added = self.gate.agree(verdict_id, user)
         except NotFoundError:
@@ -239,6 +264,14 @@ class _Bot:
     @_logged
     def open_override(self, body: dict[str, Any], client: WebClient) -> None:
         verdict_id, user, channel, thread_ts = _clicked(body)
+        access = self._access((body.get("team") or {}).get("id"), channel)
+        if not self._may_see_verdict(access, verdict_id):
+            if channel is not None:
+                payload = kit.verdict_not_allowed_message(verdict_id, access.describe())
+                client.chat_postEphemeral(
+                    channel=channel, user=user, thread_ts=thread_ts, **payload
+                )
+            return
         verdict = self.gate.find_verdict(verdict_id)
         if verdict is not None:
             modal = kit.override_modal(verdict, channel, thread_ts)
@@ -262,6 +295,11 @@ class _Bot:
         except (KeyError, TypeError, ValueError) as exc:  # pydantic's ValidationError too
             log.warning("malformed override submission: %s", exc)
             ack(response_action="errors", errors=kit.override_errors("Invalid choice; retry."))
+            return
+        access = self._access((body.get("team") or {}).get("id"), where["channel"])
+        if not self._may_see_verdict(access, override.verdict_id):
+            refusal = kit.verdict_not_allowed_message(override.verdict_id, access.describe())
+            ack(response_action="errors", errors=kit.override_errors(refusal["text"]))
             return
         try:
             self.gate.override(override)

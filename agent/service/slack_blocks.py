@@ -5,7 +5,10 @@ from the store or a model (summaries, findings, node names, comments, error mess
 through :func:`escape` before it reaches mrkdwn, so ``<!channel>``, ``<@U123>`` and
 ``<url|label>`` inside it render as text. Text past a limit is cut with a pointer to the
 full verdict. :func:`read_override_view` reads back the modal :func:`override_modal` renders.
-:mod:`agent.service.slack_limits` checks the results against Slack's limits.
+Blocks, elements, text objects and the modal view are ``slack_sdk.models`` objects turned
+into dicts with ``.to_dict()``, which raises ``SlackObjectFormationError`` on a payload past
+the limits those models know; :mod:`agent.service.slack_limits` checks the results against
+Slack's limits (including those the models leave unchecked: field and context text).
 """
 
 from __future__ import annotations
@@ -15,6 +18,22 @@ import re
 from collections.abc import Mapping
 from typing import Any, get_args
 from urllib.parse import quote
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    HeaderBlock,
+    InputBlock,
+    MarkdownTextObject,
+    Option,
+    PlainTextInputElement,
+    PlainTextObject,
+    SectionBlock,
+    StaticSelectElement,
+)
+from slack_sdk.models.views import View
 
 from agent.schemas import ACTION_FOR_CATEGORY, ActionKind, Category, Evidence, Override, Verdict
 from agent.service.slack_limits import (
@@ -82,24 +101,31 @@ def clip(mrkdwn: str, limit: int, url: str | None = None) -> str:
     return cut + tail
 
 
-def _plain(text: str, limit: int = SECTION_TEXT) -> Payload:
-    text = text if len(text) <= limit else text[: limit - 1] + "…"
-    return {"type": "plain_text", "text": text or " ", "emoji": True}
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _mrkdwn(text: str) -> Payload:
-    return {"type": "mrkdwn", "text": text}
+def _plain(text: str, limit: int = SECTION_TEXT) -> PlainTextObject:
+    return PlainTextObject(text=_cut(text, limit) or " ", emoji=True)
 
 
-def _section(text: str, url: str) -> Payload:
-    return {"type": "section", "text": _mrkdwn(clip(text, SECTION_TEXT, url))}
+def _mrkdwn(text: str) -> MarkdownTextObject:
+    return MarkdownTextObject(text=text)
+
+
+def _section(text: str, url: str) -> SectionBlock:
+    return SectionBlock(text=_mrkdwn(clip(text, SECTION_TEXT, url)))
+
+
+def _blocks(blocks: list[Block]) -> list[Payload]:
+    return [block.to_dict() for block in blocks]
 
 
 def _message(text: str) -> Payload:
     return {"text": clip(text, FALLBACK_TEXT)}
 
 
-def _facts(verdict: Verdict, url: str) -> list[Payload]:
+def _facts(verdict: Verdict, url: str) -> list[MarkdownTextObject]:
     action = verdict.action
     action_text = f"*Action*\n{_code(action.kind)}"
     if action.target:
@@ -161,35 +187,28 @@ def verdict_message(verdict: Verdict, url: str) -> Payload:
         f"(confidence {verdict.confidence:.2f}), gate {verdict.gate}. {escape(verdict.summary)}"
     )
     buttons = [
-        {
-            "type": "button",
-            "action_id": AGREE_ACTION,
-            "text": _plain("Agree"),
-            "style": "primary",
-            "value": verdict.verdict_id,
-        },
-        {
-            "type": "button",
-            "action_id": OVERRIDE_ACTION,
-            "text": _plain("Override…"),
-            "value": verdict.verdict_id,
-        },
+        ButtonElement(
+            action_id=AGREE_ACTION, text=_plain("Agree"), style="primary", value=verdict.verdict_id
+        ),
+        ButtonElement(
+            action_id=OVERRIDE_ACTION, text=_plain("Override…"), value=verdict.verdict_id
+        ),
     ]
     context = [
         f"verdict {_code(verdict.verdict_id)}",
         f"reasoner {escape(reasoner)}",
         f"<{escape(url)}|full verdict>",
     ]
-    blocks = [
-        {"type": "header", "text": _plain(f"Forest verdict: {verdict.evaluation_id}", HEADER_TEXT)},
-        {"type": "section", "fields": _facts(verdict, url)},
+    blocks: list[Block] = [
+        HeaderBlock(text=_plain(f"Forest verdict: {verdict.evaluation_id}", HEADER_TEXT)),
+        SectionBlock(fields=_facts(verdict, url)),
         _section(_path_text(verdict), url),
         _section("*Summary*\n" + (escape(verdict.summary) or "_none_"), url),
         _section(_evidence_text(verdict), url),
-        {"type": "actions", "elements": buttons},
-        {"type": "context", "elements": [_mrkdwn(clip(c, SECTION_TEXT)) for c in context]},
+        ActionsBlock(elements=buttons),
+        ContextBlock(elements=[_mrkdwn(clip(c, SECTION_TEXT)) for c in context]),
     ]
-    return {"text": clip(fallback, FALLBACK_TEXT, url), "blocks": blocks}
+    return {"text": clip(fallback, FALLBACK_TEXT, url), "blocks": _blocks(blocks)}
 
 
 def lineage_nodes(verdict: Verdict) -> list[str]:
@@ -207,22 +226,13 @@ def lineage_nodes(verdict: Verdict) -> list[str]:
     return list(seen)[: MAX_OPTIONS - 1]
 
 
-def _option(value: str, text: str | None = None) -> Payload:
-    return {"text": _plain(text or value, OPTION_TEXT), "value": value}
+def _option(value: str, text: str | None = None) -> Option:
+    return Option(value=value, label=_cut(text or value, OPTION_TEXT) or " ")
 
 
-def _select(block_id: str, label: str, options: list[Payload], initial: Payload) -> Payload:
-    return {
-        "type": "input",
-        "block_id": block_id,
-        "label": _plain(label),
-        "element": {
-            "type": "static_select",
-            "action_id": "value",
-            "options": options,
-            "initial_option": initial,
-        },
-    }
+def _select(block_id: str, label: str, options: list[Option], initial: Option) -> InputBlock:
+    element = StaticSelectElement(action_id="value", options=options, initial_option=initial)
+    return InputBlock(block_id=block_id, label=_plain(label), element=element)
 
 
 def override_modal(verdict: Verdict, channel: str | None, thread_ts: str | None) -> Payload:
@@ -244,22 +254,21 @@ def override_modal(verdict: Verdict, channel: str | None, thread_ts: str | None)
         + (f" at {_code(verdict.failing_node)}" if verdict.failing_node else "")
         + f", action {_code(verdict.action.kind)}."
     )
-    reason = {
-        "type": "plain_text_input",
-        "action_id": "value",
-        "multiline": True,
-        "max_length": 3000,
-        "placeholder": _plain("What did Forest get wrong?", 150),
-    }
-    return {
-        "type": "modal",
-        "callback_id": OVERRIDE_VIEW,
-        "title": _plain("Override verdict", 24),
-        "submit": _plain("Save override", 24),
-        "close": _plain("Cancel", 24),
-        "private_metadata": json.dumps(metadata),
-        "blocks": [
-            {"type": "section", "text": _mrkdwn(clip(current, SECTION_TEXT))},
+    reason = PlainTextInputElement(
+        action_id="value",
+        multiline=True,
+        max_length=3000,
+        placeholder=_plain("What did Forest get wrong?", 150),
+    )
+    view = View(
+        type="modal",
+        callback_id=OVERRIDE_VIEW,
+        title=_plain("Override verdict", 24),
+        submit=_plain("Save override", 24),
+        close=_plain("Cancel", 24),
+        private_metadata=json.dumps(metadata),
+        blocks=[
+            SectionBlock(text=_mrkdwn(clip(current, SECTION_TEXT))),
             _select(
                 "category",
                 "Category",
@@ -270,15 +279,10 @@ def override_modal(verdict: Verdict, channel: str | None, thread_ts: str | None)
             _select(
                 "action", "Action", [_option(a) for a in get_args(ActionKind)], _option(action)
             ),
-            {
-                "type": "input",
-                "block_id": "reason",
-                "optional": True,
-                "label": _plain("Reason"),
-                "element": reason,
-            },
+            InputBlock(block_id="reason", optional=True, label=_plain("Reason"), element=reason),
         ],
-    }
+    )
+    return view.to_dict()
 
 
 def read_override_view(view: Mapping[str, Any]) -> dict[str, Any]:
@@ -322,6 +326,22 @@ def not_found_message(evaluation_id: str, error: str) -> Payload:
     return _message(
         f":warning: Unknown evaluation {_code(evaluation_id)}: {escape(error)}. Check the id; "
         "an evaluation must be in the store or posted to `POST /v1/evaluations` first."
+    )
+
+
+def not_allowed_message(evaluation_id: str, tenants: str) -> Payload:
+    """The refusal of an evaluation of another tenant's output (or an unknown one)."""
+    return _message(
+        f":no_entry: Forest won't investigate {_code(evaluation_id)} here: this channel may "
+        f"only investigate evaluations of tenant {escape(tenants)}, and this is not one of "
+        "them (or it does not exist). Ask in a channel mapped to its tenant."
+    )
+
+
+def verdict_not_allowed_message(verdict_id: str, tenants: str) -> Payload:
+    return _message(
+        f":no_entry: Verdict {_code(verdict_id)} is not about tenant {escape(tenants)}, the "
+        "only one(s) this channel may see (or it does not exist)."
     )
 
 

@@ -205,4 +205,7 @@ def run_gate_bench(
 if __name__ == "__main__":
     import json
 
-    print(json.dumps(run_gate_bench(sys.argv[1] if len(sys.argv) > 1 else "forest-demo.duckdb")))
+    from agent.settings import Settings
+
+    store = sys.argv[1] if len(sys.argv) > 1 else Settings().store
+    print(json.dumps(run_gate_bench(store)))

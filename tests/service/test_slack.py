@@ -20,13 +20,22 @@ import duckdb
 import httpx
 import pytest
 import yaml
-from fakes import SensorModel
+from fakes import sensor_model
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from slack_sdk.signature import SignatureVerifier
 
-from agent.schemas import ActionKind, ActionPlan, Category, Evidence, Override, Verdict
+from agent.schemas import (
+    RECORDED,
+    ActionKind,
+    ActionPlan,
+    Category,
+    Evaluation,
+    Evidence,
+    Override,
+    Verdict,
+)
 from agent.service import create_app
 from agent.service.slack import parse_request
 from agent.service.slack_blocks import (
@@ -421,7 +430,11 @@ def test_hostile_ids_from_slack_and_the_store_are_escaped(slack: Slack) -> None:
         "comment": "<!channel> look",
         "created_at": "2025-03-10T12:12:00Z",
     }
-    assert slack.client.post("/v1/evaluations", json=evaluation).status_code == 200
+    # the gate now refuses such an id (422); one journaled before that rule is still
+    # investigated from Slack, and escaped
+    assert slack.client.post("/v1/evaluations", json=evaluation).status_code == 422
+    old = Evaluation.model_validate(evaluation, context=RECORDED)
+    slack.app.state.gate.journal.accept(old)
     slack.command("investigate ev-&lt;!here&gt;")
     (verdict,) = slack.api.wait_for(1, where=lambda b: "blocks" in b)
     mrkdwn = [verdict["text"], *(t for b in verdict["blocks"][1:] for t in _texts(b))]
@@ -681,7 +694,7 @@ def test_an_override_of_an_unknown_verdict_is_refused_in_the_modal(slack: Slack)
 def test_an_escalated_verdict_posts_the_llm_verdict_in_the_same_thread(
     store: Path, api: FakeSlack
 ) -> None:
-    with running(store, api, model=SensorModel(), train_confidence=0.99) as slack:
+    with running(store, api, model=sensor_model(), train_confidence=0.99) as slack:
         parent, rules, escalating, llm = _investigated(slack, "ev-002", count=4)
     assert (
         rules["thread_ts"] == escalating["thread_ts"] == llm["thread_ts"] == parent["answered_ts"]
@@ -749,3 +762,43 @@ def test_the_manifest_points_everything_at_slack_events() -> None:
     }
     assert urls == {"https://forest.example.com/slack/events"}
     assert settings["socket_mode_enabled"] is False
+
+
+def test_a_workspace_or_channel_investigates_only_its_tenants(store: Path, api: FakeSlack) -> None:
+    """FOREST_SLACK_TENANTS: workspace T1 is t01's, channel C2 (in T1) t02's; ev-002 is an
+    evaluation of out-002 (t01), ev-004 of out-004 (t02)."""
+    with running(store, api, slack_tenants={"T1": ["t01"], "C2": ["t02"]}) as slack:
+        _, refused = _investigated(slack, "ev-004")  # in C1: the workspace's t01
+        assert "blocks" not in refused and refused["text"].startswith(":no_entry:")
+        assert "`ev-004`" in refused["text"] and "tenant t01" in refused["text"]
+        slack.command("investigate ev-nope")  # no hint that one exists and one does not
+        (unknown,) = api.wait_for(
+            1, where=lambda b: b["text"].startswith(":no_entry: Forest won't investigate `ev-nope`")
+        )
+        assert unknown["text"] == refused["text"].replace("ev-004", "ev-nope")
+        slack.mention("<@UFOREST> ev-004", ts="900.000001")
+        (mentioned,) = api.wait_for(1, where=lambda b: b.get("thread_ts") == "900.000001")
+        assert mentioned["text"] == refused["text"]
+
+        assert slack.command("investigate ev-004", channel="C2").status_code == 200
+        theirs = api.wait_for(1, where=lambda b: b["channel"] == "C2" and "blocks" in b)[0]
+        assert "`out-004`" in theirs["blocks"][1]["fields"][-1]["text"]
+        assert slack.command("investigate ev-002", channel="C2").status_code == 200
+        refused_c2 = api.wait_for(
+            1, where=lambda b: b["text"].startswith(":no_entry: Forest won't investigate `ev-002`")
+        )
+        assert refused_c2[0]["channel"] == "C2" and "tenant t02" in refused_c2[0]["text"]
+
+        # t02's verdict clicked from C1 (t01): refused privately, nothing journaled
+        slack.click("forest_agree", {**theirs, "channel": "C1"})
+        slack.click("forest_override", {**theirs, "channel": "C1"})
+        refusals = api.wait_for(2, method="chat.postEphemeral")
+        assert all(r["text"].startswith(":no_entry: Verdict") for r in refusals)
+        assert api.posted("views.open") == []
+        verdict = Verdict.model_validate(slack.client.get("/v1/verdicts/ev-004").json())
+        forged = override_modal(verdict, "C1", "1.1")
+        r = slack.interact(_submission(forged, "model_error", "__none__", "train_model", ""))
+        assert r.json()["response_action"] == "errors"
+        assert slack.app.state.gate.journal.unflushed_overrides() == []
+        slack.click("forest_agree", theirs)  # from C2 it is fine
+        api.wait_for(1, where=lambda b: b["text"].startswith("✓"))
