@@ -35,6 +35,7 @@ _NEEDS_NODE = set(ACTION_FOR_CATEGORY) - {"evaluation_unreliable", "inconclusive
 # The component kinds (tools/store/contract.py) a category may blame; others may name any node.
 _KINDS_FOR_CATEGORY = {
     "model_error": {"model"},
+    "model_regression": {"model"},
     "distribution_shift": {"model"},
     "sensor_fault": {"sensor", "capture"},
     "threshold_miscalibration": {"threshold"},
@@ -166,8 +167,14 @@ def evaluation_reliability(
         )
     data = rel.data if isinstance(rel.data, dict) else {}
     score = data.get("posterior_mean")
-    # any evaluator flag, even minor, keeps the evaluation out of training
-    reliable = not any(f.signal.startswith("evaluator.") for f in rel.flags)
+    # any evaluator flag, even minor, keeps the evaluation out of training; an evaluator
+    # with too little record is unknown (None), which never trains either
+    signals_seen = {
+        f.signal for f in rel.flags if f.signal.startswith(("evaluator.", "evaluation."))
+    }
+    reliable: bool | None = not signals_seen
+    if signals_seen == {"evaluator.unknown"}:
+        reliable = None
     return EvaluationReliability(
         source_id=source_id,
         source_kind=kind,
@@ -178,6 +185,11 @@ def evaluation_reliability(
     )
 
 
+# A large change to a key that no component consumes (no node) is context, not a
+# deviation; a change a component consumes, or a new release, stays a guard.
+_UNCONSUMED = ("config.changed",)
+
+
 def out_of_spec_before_capture(evidence: list[Evidence]) -> list[str]:
     """Major pipeline anomalies (computed by code) that began before the capture."""
     return [
@@ -186,7 +198,8 @@ def out_of_spec_before_capture(evidence: list[Evidence]) -> list[str]:
         for f in e.flags
         if f.severity == "major"
         and f.relative != "after_capture"
-        and not f.signal.startswith("evaluator.")
+        and not f.signal.startswith(("evaluator.", "evaluation."))
+        and not (f.signal in _UNCONSUMED and f.node is None)
     ]
 
 

@@ -42,6 +42,7 @@ __all__ = [
 
 Category = Literal[
     "model_error",
+    "model_regression",
     "evaluation_unreliable",
     "sensor_fault",
     "data_pipeline_regression",
@@ -54,6 +55,7 @@ Category = Literal[
 ]
 ActionKind = Literal[
     "train_model",
+    "rollback_model",
     "revisit_policy",
     "recalibrate_threshold",
     "hardware_maintenance",
@@ -74,6 +76,7 @@ assert set(CLAIMS) == set(get_args(Claim)) and set(SOURCE_KINDS) == set(get_args
 # The corrective action each category calls for; the route node enforces it.
 ACTION_FOR_CATEGORY: dict[str, ActionKind] = {
     "model_error": "train_model",
+    "model_regression": "rollback_model",
     "evaluation_unreliable": "discard_evaluation",
     "sensor_fault": "hardware_maintenance",
     "data_pipeline_regression": "flag_pipeline_regression",

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from agent.schemas import Verdict
+from agent.schemas import ACTION_FOR_CATEGORY, Verdict
 from evals.incident import Expected
 from tools.registry import TOOLS
 
@@ -191,6 +191,40 @@ class SchemaGrader:
         return Grade(self.name, True, 1.0)
 
 
+_SAYS_RELIABLE = re.compile(r"evaluator(?:'s record)? is reliable|evaluator reliable", re.I)
+_SAYS_DOUBTFUL = re.compile(
+    r"evaluator(?:'s record)? is (?:unreliable|doubtful|too small)|record is too small", re.I
+)
+
+
+@dataclass(frozen=True)
+class ConsistencyGrader:
+    """The verdict's text agrees with its fields: what the summary and the supported
+    hypotheses say of the evaluator matches ``evaluation_reliability``, the failing node
+    is named in the summary, the action is the category's and only a model error judged by
+    a reliable evaluator trains."""
+
+    name: str = "consistent"
+
+    def grade(self, v: Verdict, e: Expected, replay: Replay | None = None) -> Grade:
+        text = " ".join(
+            [v.summary, *(h.rationale for h in v.hypotheses if h.status == "supported")]
+        )
+        reliable = v.evaluation_reliability.reliable if v.evaluation_reliability else None
+        problems = []
+        if _SAYS_RELIABLE.search(text) and reliable is not True:
+            problems.append(f"text calls the evaluator reliable, the field says {reliable}")
+        if _SAYS_DOUBTFUL.search(text) and reliable is True:
+            problems.append("text doubts the evaluator, the field says reliable")
+        if v.failing_node and v.failing_node not in v.summary:
+            problems.append(f"summary does not name the failing node {v.failing_node}")
+        if v.action.kind != ACTION_FOR_CATEGORY[v.category]:
+            problems.append(f"action {v.action.kind} is not the action of {v.category}")
+        if v.route_to_training and not (v.category == "model_error" and reliable is True):
+            problems.append("trains without a reliable model-error verdict")
+        return Grade(self.name, not problems, float(not problems), "; ".join(problems))
+
+
 GRADERS = (
     CategoryGrader(),
     FailingNodeGrader(),
@@ -200,6 +234,7 @@ GRADERS = (
     AbstentionGrader(),
     GroundingGrader(),
     SchemaGrader(),
+    ConsistencyGrader(),
 )
 
 
@@ -282,8 +317,8 @@ def _median(values: list[float]) -> float:
 METRICS = (
     "category_accuracy", "node_accuracy", "path_score", "action_accuracy",
     "training_precision", "training_recall", "abstention_accuracy", "grounded_rate",
-    "schema_valid_rate", "brier", "ece", "median_prompt_tokens", "median_llm_calls",
-    "median_tool_calls", "median_seconds",
+    "schema_valid_rate", "consistent_rate", "brier", "ece", "median_prompt_tokens",
+    "median_llm_calls", "median_tool_calls", "median_seconds",
 )  # fmt: skip
 LOWER_IS_BETTER = frozenset(m for m in METRICS if m in ("brier", "ece") or m.startswith("median_"))
 
@@ -307,6 +342,7 @@ def summarise(results: list[CaseResult]) -> dict[str, float]:
         "abstention_accuracy": _rate(results, "abstention"),
         "grounded_rate": _rate(results, "grounded"),
         "schema_valid_rate": _rate(results, "schema"),
+        "consistent_rate": _rate(results, "consistent"),
         "brier": brier(calibration),
         "ece": ece(calibration),
         "median_prompt_tokens": _median([r.cost.prompt_tokens for r in ok]),

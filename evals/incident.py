@@ -21,6 +21,7 @@ from tools.errors import InputError
 __all__ = [
     "CASE_FILE",
     "DIFFICULTIES",
+    "GROUPS",
     "MARKERS",
     "SLICE_DIR",
     "Case",
@@ -28,6 +29,7 @@ __all__ = [
     "Incident",
     "IncidentProvenance",
     "failure_classes",
+    "group_of",
     "load_case",
     "load_suite",
 ]
@@ -35,7 +37,10 @@ __all__ = [
 CASE_FILE = "case.json"
 SLICE_DIR = "slice"
 DIFFICULTIES = ("easy", "medium", "hard")
-MARKERS = ("red_herring", "multi_fault", "handwritten", "from_override")
+MARKERS = ("red_herring", "multi_fault", "handwritten", "from_override", "fleet", "novel")
+# The suite's groups, reported apart: cases cut from the fleet worlds (marker ``fleet``),
+# hand-written deployments unlike any simulator shape (marker ``novel``), and the rest.
+GROUPS = ("suite", "fleet", "novel")
 
 
 class Expected(BaseModel):
@@ -73,6 +78,11 @@ class Incident(BaseModel):
         min_length=1, description="difficulty, failure class(es), red_herring, multi_fault"
     )
     provenance: IncidentProvenance
+
+
+def group_of(tags: list[str]) -> str:
+    """Which of :data:`GROUPS` a case with these tags belongs to."""
+    return next((g for g in GROUPS[1:] if g in tags), GROUPS[0])
 
 
 def failure_classes(tags: list[str]) -> list[str]:

@@ -31,7 +31,15 @@ from evals.graders import (
     grade_verdict,
     summarise,
 )
-from evals.incident import DIFFICULTIES, MARKERS, Case, load_case, load_suite
+from evals.incident import (
+    DIFFICULTIES,
+    GROUPS,
+    MARKERS,
+    Case,
+    group_of,
+    load_case,
+    load_suite,
+)
 from tools.errors import ForestError, InputError
 from tools.registry import get_tool
 from tools.store.contract import COMPONENT_KINDS
@@ -157,8 +165,23 @@ def _group(results: list[CaseResult], key: str) -> dict[str, dict[str, Any]]:
     return {name: {"cases": len(rs), **summarise(rs)} for name, rs in sorted(groups.items())}
 
 
+def _by_group(results: list[CaseResult]) -> dict[str, dict[str, Any]]:
+    """Each group present: its size, metrics and per-class metrics."""
+    out = {}
+    for name in GROUPS:
+        rs = [r for r in results if group_of(r.tags) == name]
+        if rs:
+            out[name] = {
+                "cases": len(rs),
+                "metrics": summarise(rs),
+                "by_class": _group(rs, "class"),
+            }
+    return out
+
+
 def build_report(results: list[CaseResult]) -> dict[str, Any]:
-    """The ``--json`` report: overall metrics, per tag, per failure class, and failures."""
+    """The ``--json`` report: overall metrics, per group (old suite, fleet worlds, novel
+    hand-written deployments) with their classes, per tag, per failure class, failures."""
     failures = [
         {
             "case": r.case,
@@ -176,6 +199,7 @@ def build_report(results: list[CaseResult]) -> dict[str, Any]:
     return {
         "cases": len(results),
         "metrics": summarise(results),
+        "by_group": _by_group(results),
         "by_tag": _group(results, "tag"),
         "by_class": _group(results, "class"),
         "failures": failures,
@@ -215,11 +239,20 @@ def print_report(console: Any, report: dict[str, Any]) -> None:
         f"node {m['node_accuracy']:.1%} · path {m['path_score']:.2f} · action "
         f"{m['action_accuracy']:.1%} · training P {m['training_precision']:.1%} "
         f"R {m['training_recall']:.1%} · abstention {m['abstention_accuracy']:.1%} · grounded "
-        f"{m['grounded_rate']:.1%} · schema {m['schema_valid_rate']:.1%} · Brier "
+        f"{m['grounded_rate']:.1%} · schema {m['schema_valid_rate']:.1%} · consistent "
+        f"{m['consistent_rate']:.1%} · Brier "
         f"{m['brier']:.3f} · ECE {m['ece']:.3f} · median {m['median_tool_calls']:g} tool calls, "
         f"{m['median_llm_calls']:g} LLM calls, {m['median_prompt_tokens']:g} prompt tokens, "
         f"{m['median_seconds']:.2f} s"
     )
+    for name, g in report.get("by_group", {}).items():
+        gm = g["metrics"]
+        console.print(
+            f"  {name}: {g['cases']} incidents, category {gm['category_accuracy']:.1%} · node "
+            f"{gm['node_accuracy']:.1%} · action {gm['action_accuracy']:.1%} · training P "
+            f"{gm['training_precision']:.1%} R {gm['training_recall']:.1%} · abstention "
+            f"{gm['abstention_accuracy']:.1%} · ECE {gm['ece']:.3f}"
+        )
     for title, groups in (("tag", report["by_tag"]), ("failure class", report["by_class"])):
         table = Table(title, "cases", "category", "node", "action", "path", "grounded")
         for name, g in groups.items():

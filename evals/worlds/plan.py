@@ -25,11 +25,7 @@ CLASSES: dict[str, tuple[str, str, Writer]] = {
         "flag_pipeline_regression",
         faults.preprocess_regression,
     ),
-    "model_regression": (
-        "data_pipeline_regression",
-        "flag_pipeline_regression",
-        faults.model_regression,
-    ),
+    "model_regression": ("model_regression", "rollback_model", faults.model_regression),
     "stale_threshold": (
         "threshold_miscalibration",
         "recalibrate_threshold",

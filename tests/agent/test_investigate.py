@@ -147,7 +147,8 @@ def test_cli_schema_prints_the_verdict_json_schema(tmp_path):
     schema = json.loads(done.stdout)
     assert schema["title"] == "Verdict" and "category" in schema["required"]
     categories = schema["properties"]["category"]["enum"]
-    assert "model_error" in categories and "inconclusive" in categories and len(categories) == 10
+    assert "model_error" in categories and "inconclusive" in categories and len(categories) == 11
+    assert "model_regression" in categories
 
 
 def test_malformed_evaluation_object_is_a_clear_error(small_store):
