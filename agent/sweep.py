@@ -29,7 +29,11 @@ def plan_sweep(evaluation: Evaluation, captured_at: str, lineage: Lineage) -> li
         PlannedCall("get_input_drift", {"output_id": output_id}),
         PlannedCall(
             "get_evaluator_reliability",
-            {"source_id": evaluation.source_id, "at": evaluation.created_at.isoformat()},
+            {
+                "source_id": evaluation.source_id,
+                "at": evaluation.created_at.isoformat(),
+                "evaluation_id": evaluation.evaluation_id,
+            },
         ),
     ]
     return calls

@@ -2,12 +2,13 @@
 
 The slice holds exactly the rows the evidence tools read for that evaluation — its output
 and lineage, the baselines they compare against (the same components' runs in the 24 h
-before, the same device's health and inputs, the evaluator's history), the scope chain's
+before, the same device's health and inputs at that time of day on previous days and
+those of its peers at the site, the evaluator's history and its pool), the scope chain's
 config versions and the model registry rows — so investigating the slice gives the verdict
 the full store gave. Runs of other outputs keep only what baselines and version history
-read (params are dropped). The expectation comes from, in order: the latest human
-override (``from_override``), the simulator's truth file beside a demo store, or the
-latest verdict in the store.
+read (params only inside the baseline window). The expectation comes from, in order: the
+latest human override (``from_override``), the simulator's truth file beside a demo store,
+or the latest verdict in the store.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ from evals.incident import (
     load_case,
 )
 from evals.truth import truth_path
+from tools.drift import HISTORY_DAYS
 from tools.errors import InputError, NotFoundError, StoreError
+from tools.health import SEASON_DAYS, SEASON_HALF
 from tools.store.connection import open_readonly
 from tools.store.contract import SORT_KEYS
 
@@ -44,6 +47,8 @@ LOG_BEFORE, LOG_AFTER = dt.timedelta(hours=2), dt.timedelta(minutes=10)
 RUN_BASELINE = dt.timedelta(hours=24)
 CHANGES_WINDOW = dt.timedelta(hours=72 + 1)
 HEALTH_BEFORE, HEALTH_AFTER = dt.timedelta(hours=24), dt.timedelta(minutes=60)
+SEASON_BEFORE = dt.timedelta(days=SEASON_DAYS) + SEASON_HALF
+
 DRIFT_WINDOW, DRIFT_SLACK = dt.timedelta(hours=6), dt.timedelta(minutes=1)
 
 _PARQUET = "(FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 19)"
@@ -51,11 +56,23 @@ _ORDER = {"runs": ("component_id", "started_at", "run_id")}  # similar metrics s
 _SAME_DEVICE = """output_id IN (SELECT output_id FROM outputs WHERE device_id = $device
     AND captured_at >= $changes_since AND captured_at <= $horizon)"""
 
+_PEER = """device_id IN (SELECT p.device_id FROM device_facts p JOIN device_facts d
+    ON p.site_id = d.site_id AND p.kind IS NOT DISTINCT FROM d.kind
+    WHERE list_contains($devices, d.device_id))"""
+
 SLICE_QUERIES: dict[str, str] = {
-    "outputs": f"SELECT * FROM outputs WHERE output_id = $output OR {_SAME_DEVICE}",
+    # the output, the same device's recent ones, and those the baseline runs served (the
+    # run baselines are conditioned on the decision a run's output got)
+    "outputs": f"""
+        SELECT * FROM outputs WHERE output_id = $output OR {_SAME_DEVICE}
+           OR output_id IN (SELECT output_id FROM runs
+                            WHERE list_contains($components, component_id)
+                              AND started_at >= $baseline_since
+                              AND started_at <= $baseline_until)""",
     "runs": f"""
         SELECT run_id, output_id, component_id, kind, version, started_at, ended_at, status,
-               CASE WHEN output_id = $output THEN params END AS params,
+               CASE WHEN output_id = $output OR started_at >= $baseline_since
+                    THEN params END AS params,
                CASE WHEN output_id = $output OR started_at >= $baseline_since
                     THEN metrics END AS metrics
         FROM runs
@@ -73,17 +90,36 @@ SLICE_QUERIES: dict[str, str] = {
         SELECT * FROM config_versions
         WHERE (scope = 'device' AND scope_id = $device) OR (scope = 'site' AND scope_id = $site)
            OR (scope = 'tenant' AND scope_id = $tenant) OR (scope = 'global' AND scope_id = '*')""",
-    "device_health": """
-        SELECT * FROM device_health WHERE list_contains($devices, device_id)
-          AND ts >= $health_from AND ts <= $health_to""",
-    "device_facts": "SELECT * FROM device_facts WHERE list_contains($devices, device_id)",
-    "evaluations": "SELECT * FROM evaluations WHERE output_id = $output OR evaluation_id = $ev",
-    "evaluator_history": "SELECT * FROM evaluator_history WHERE source_id = $source",
+    # the devices' own window and the same time of day on previous days, for them and
+    # for their peers (the site's other devices, which the health tool compares with)
+    "device_health": f"""
+        SELECT * FROM device_health
+        WHERE (list_contains($devices, device_id) AND ts >= $health_from AND ts <= $health_to)
+           OR ((list_contains($devices, device_id) OR {_PEER})
+               AND ts >= $season_from AND ts <= $health_to
+               AND CAST(floor(epoch($capture::TIMESTAMP) - epoch(ts) + $season_half) AS BIGINT)
+                   % 86400 <= 2 * $season_half)
+           OR ({_PEER} AND ts >= $health_from AND ts <= $health_to)""",
+    "device_facts": f"""
+        SELECT * FROM device_facts WHERE list_contains($devices, device_id) OR {_PEER}""",
+    "evaluations": """
+        SELECT * FROM evaluations WHERE output_id = $output OR evaluation_id = $ev
+           OR evaluation_id IN (SELECT evaluation_id FROM evaluator_history
+                                WHERE adjudicated_at < $created)""",
+    # the evaluator's record and the pool's (other evaluators' records before this one)
+    "evaluator_history": """
+        SELECT * FROM evaluator_history
+        WHERE source_id = $source OR adjudicated_at < $created""",
     "models": "SELECT * FROM models WHERE model_id = $model",
     "feature_baselines": "SELECT * FROM feature_baselines WHERE model_id = $model",
+    # the window before capture and the same hours on previous days (the device's own
+    # reference for drift)
     "input_features": """
         SELECT * FROM input_features WHERE device_id = $device
-          AND ts >= $drift_from AND ts <= $drift_to""",
+          AND ((ts >= $drift_from AND ts <= $drift_to)
+               OR (ts >= $history_from AND ts < $history_to
+                   AND CAST(floor(epoch($capture::TIMESTAMP) - epoch(ts)) AS BIGINT) % 86400
+                       <= $history_span))""",
 }
 
 
@@ -115,6 +151,7 @@ def _parameters(con: duckdb.DuckDBPyConnection, evaluation: dict[str, Any]) -> d
         "output": output["output_id"],
         "ev": evaluation["evaluation_id"],
         "source": evaluation["source_id"],
+        "created": evaluation["created_at"],
         "device": output["device_id"],
         "site": output["site_id"],
         "tenant": output["tenant_id"],
@@ -128,8 +165,14 @@ def _parameters(con: duckdb.DuckDBPyConnection, evaluation: dict[str, Any]) -> d
         "baseline_until": max(starts),
         "log_from": min(capture - LOG_BEFORE, min(starts) - LOG_AFTER),
         "log_to": max(capture + LOG_AFTER, horizon + LOG_AFTER),
+        "capture": capture,
+        "season_from": capture - SEASON_BEFORE,
+        "season_half": SEASON_HALF.total_seconds(),
         "health_from": capture - HEALTH_BEFORE,
         "health_to": capture + HEALTH_AFTER,
+        "history_from": capture - DRIFT_WINDOW - dt.timedelta(days=HISTORY_DAYS),
+        "history_to": capture - dt.timedelta(days=1),
+        "history_span": DRIFT_WINDOW.total_seconds(),
         "drift_from": capture - DRIFT_WINDOW - DRIFT_SLACK,
         "drift_to": capture + DRIFT_SLACK,
     }

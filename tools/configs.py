@@ -256,6 +256,8 @@ def _history_entry(
         "in_force_at_capture": in_force,
     }
     severity = _change_severity(old, version["value"]) if in_force else None
+    if severity is not None and version.get("restored"):
+        severity = "minor"  # an ended override restores a value known to work before
     if severity is None:
         return entry, None
     return entry, Flag(
@@ -267,6 +269,33 @@ def _history_entry(
         detail=f"{version['key']}: {old!r} -> {version['value']!r} at {version['scope']} "
         f"{version['scope_id']}" + ("" if old is not None else " (no earlier value)"),
     )
+
+
+def _closure(
+    versions: list[dict[str, Any]], res: Resolution | None, since: dt.datetime, at: dt.datetime
+) -> dict[str, Any] | None:
+    """A version that ended in [since, at] without a successor, so that an older or less
+    specific value (or none) came back into force: a change as real as a new version. It is
+    returned as the version in force, dated when the ended one stopped."""
+    ended = [v for v in versions if v["valid_to"] is not None and since <= v["valid_to"] <= at]
+    for closed in sorted(ended, key=lambda v: v["valid_to"], reverse=True):
+        before = resolve(versions, closed["valid_to"] - dt.timedelta(microseconds=1))
+        if before is None or before.winner["config_id"] != closed["config_id"]:
+            continue
+        if res is not None and res.winner["valid_from"] >= closed["valid_to"]:
+            return None  # a new version replaced it: listed as a change of its own
+        if res is None:
+            return None
+        return {
+            **res.winner,
+            "valid_from": closed["valid_to"],
+            "valid_to": res.winner["valid_to"],
+            "component_id": res.winner["component_id"] or closed["component_id"],
+            "restored": True,
+            "change_note": f"{closed['scope']} {closed['scope_id']} version "
+            f"{closed['config_id']} ended; {res.winner['scope']} value back in force",
+        }
+    return None
 
 
 def get_config_history(con: duckdb.DuckDBPyConnection, args: GetConfigHistoryArgs) -> ToolResult:
@@ -284,6 +313,8 @@ def get_config_history(con: duckdb.DuckDBPyConnection, args: GetConfigHistoryArg
         in_window += [
             (v["config_id"] == winner_id, v) for v in versions if v["valid_from"] >= since
         ]
+        closure = _closure(versions, res, since, capture)
+        in_window += [(True, closure)] if closure else []
     if not in_window:
         return ToolResult.no_data(
             tool, f"no config changes in the {args.window_hours} h before '{args.output_id}'"

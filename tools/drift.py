@@ -1,4 +1,10 @@
-"""Whether an output's model input, and the device's recent inputs, match the model's baseline."""
+"""Whether an output's model input, and the device's recent inputs, match the model's baseline.
+
+A device whose scene always differs from the model's fleet-wide baseline is not drifting:
+where the device has enough history at the same time of day on previous days, a window
+(or a single input) counts as shifted only when it differs from the model's baseline *and*
+from that history of its own.
+"""
 
 from __future__ import annotations
 
@@ -29,10 +35,18 @@ WINDOW_SQL = """
     SELECT feature, value FROM input_features
     WHERE device_id = ? AND ts >= ? AND ts <= ? LIMIT ?"""
 MAX_WINDOW_ROWS = 100_000
+# The device's own reference: its inputs in the same hours of the day on previous days.
+HISTORY_DAYS = 7
+HISTORY_MIN = 40
+HISTORY_SQL = """
+    SELECT feature, value FROM input_features
+    WHERE device_id = ? AND ts >= ? AND ts < ?
+      AND CAST(floor(epoch(?::TIMESTAMP) - epoch(ts)) AS BIGINT) % 86400 <= ? LIMIT ?"""
 OWN_SLACK = dt.timedelta(minutes=1)
 PSI_EPSILON = 1e-4
 PSI_MIN_SAMPLES = 20
 OOD_TAIL = 0.01
+Z_CRIT = 3.09  # one-sided 0.1 %: many features are tested for every output
 
 
 class GetInputDriftArgs(ToolArgs):
@@ -40,8 +54,12 @@ class GetInputDriftArgs(ToolArgs):
     that scored it: per feature the output's own value, its baseline bin and that bin's
     share, and the tail share (baseline mass at or beyond it on its side), plus the
     population stability index (PSI) of the same device's inputs in the window before
-    capture. Flags input.out_of_distribution (tail < 1%) and input.drift (PSI > 0.1
-    minor, > 0.25 major). Use it to tell edge cases and distribution shift from faults."""
+    capture. Where the device has inputs at the same hours on previous days, both are also
+    compared with that history of its own, and the smaller difference counts. A PSI counts
+    only beyond the sampling noise its window size gives (a chi-square test at 0.1 % and
+    the expected PSI subtracted). Flags input.out_of_distribution (tail < 1%) and
+    input.drift (excess PSI > 0.1 minor, > 0.25 major).
+    Use it to tell edge cases and distribution shift from faults."""
 
     output_id: str = Field(description="id of the output")
     window_hours: int = Field(
@@ -65,20 +83,63 @@ def _tail(expected: list[float], index: int) -> float:
     return sum(expected[index:])
 
 
+def chi2_quantile(dof: int, z: float = Z_CRIT) -> float:
+    """Wilson-Hilferty approximation of the chi-square quantile at normal deviate ``z``."""
+    k = max(dof, 1)
+    return float(k * (1 - 2 / (9 * k) + z * math.sqrt(2 / (9 * k))) ** 3)
+
+
+def drift_excess(score: float, bins: int, n: int, m: int | None) -> float:
+    """PSI beyond what sampling alone gives, or 0 when the difference is not significant.
+
+    For ``n`` window samples against a reference of ``m`` samples (None: the model's
+    baseline, taken as exact), n_eff * PSI is roughly chi-square with bins - 1 degrees of
+    freedom under no drift (n_eff = n m / (n + m)), and its expectation is
+    (bins - 1) / n_eff: a PSI of 0.4 over 25 inputs in 10 bins is noise."""
+    n_eff = n if m is None else n * m / (n + m)
+    if n_eff * score <= chi2_quantile(bins - 1):
+        return 0.0
+    return max(0.0, score - (bins - 1) / n_eff)
+
+
+def _shares(values: list[float], edges: list[float], bins: int) -> list[float]:
+    counts = [0] * bins
+    for value in values:
+        counts[bisect.bisect_right(edges, value)] += 1
+    return [c / len(values) for c in counts]
+
+
+def _own_tail(history: list[float], value: float) -> float:
+    at_or_below = sum(v <= value for v in history) / len(history)
+    at_or_above = sum(v >= value for v in history) / len(history)
+    return min(at_or_below, at_or_above)
+
+
 def _feature(
-    base: dict[str, Any], own: float | None, window: list[float]
+    base: dict[str, Any], own: float | None, window: list[float], history: list[float]
 ) -> tuple[dict[str, Any], float | None]:
     edges, expected = list(base["bin_edges"]), list(base["expected"])
-    entry: dict[str, Any] = {"feature": base["feature"], "value": own, "window_n": len(window)}
+    entry: dict[str, Any] = {
+        "feature": base["feature"],
+        "value": own,
+        "window_n": len(window),
+        "history_n": len(history),
+    }
+    known = len(history) >= HISTORY_MIN
     if own is not None:
         index = bisect.bisect_right(edges, own)
         entry |= {"bin": index, "bin_share": expected[index], "tail_share": _tail(expected, index)}
+        entry["history_tail_share"] = _own_tail(history, own) if known else None
     score = None
     if len(window) >= PSI_MIN_SAMPLES:
-        counts = [0] * len(expected)
-        for value in window:
-            counts[bisect.bisect_right(edges, value)] += 1
-        score = psi([c / len(window) for c in counts], expected)
+        bins, n = len(expected), len(window)
+        shares = _shares(window, edges, bins)
+        entry["psi_model"] = psi(shares, expected)
+        score = entry["drift_model"] = drift_excess(entry["psi_model"], bins, n, None)
+        if known:
+            entry["psi_history"] = psi(shares, _shares(history, edges, bins))
+            entry["drift_history"] = drift_excess(entry["psi_history"], bins, n, len(history))
+            score = min(score, entry["drift_history"])
     entry["psi"] = score
     return entry, score
 
@@ -110,10 +171,18 @@ def get_input_drift(con: duckdb.DuckDBPyConnection, args: GetInputDriftArgs) -> 
     rows = con.execute(WINDOW_SQL, [device, to_db(since), to_db(capture), MAX_WINDOW_ROWS])
     for feature, value in rows.fetchall():
         window.setdefault(feature, []).append(float(value))
+    history: dict[str, list[float]] = {}
+    span = args.window_hours * 3600
+    first = since - dt.timedelta(days=HISTORY_DAYS)
+    last = capture - dt.timedelta(days=1)
+    hist = [device, to_db(first), to_db(last), to_db(capture), span, MAX_WINDOW_ROWS]
+    for feature, value in con.execute(HISTORY_SQL, hist).fetchall():
+        history.setdefault(feature, []).append(float(value))
     node = _model_node(load_runs(con, args.output_id), load_model(con, output))
     features, flags = [], []
     for base in baselines:
-        entry, score = _feature(base, own.get(base["feature"]), window.get(base["feature"], []))
+        name = base["feature"]
+        entry, score = _feature(base, own.get(name), window.get(name, []), history.get(name, []))
         features.append(entry)
         flags += _flags(node, entry, score, capture, since)
     data = {"output_id": args.output_id, "model_id": model_id, "model_version": version,
@@ -130,7 +199,12 @@ def _flags(
 ) -> list[Flag]:
     flags = []
     name = entry["feature"]
-    if entry.get("tail_share") is not None and entry["tail_share"] < OOD_TAIL:
+    own_tail = entry.get("history_tail_share")
+    if (
+        entry.get("tail_share") is not None
+        and entry["tail_share"] < OOD_TAIL
+        and (own_tail is None or own_tail < OOD_TAIL)
+    ):
         flags.append(
             Flag(
                 node=node,
@@ -150,8 +224,10 @@ def _flags(
                 severity="major" if score > 0.25 else "minor",
                 at=jsonable(since),
                 relative="before_capture",
-                detail=f"{name}: PSI {score:.3f} over {entry['window_n']} inputs of the device "
-                "in the window vs the model baseline",
+                detail=f"{name}: PSI {entry['psi_model']:.3f} over {entry['window_n']} inputs of "
+                f"the device in the window vs the model baseline ({score:.3f} beyond sampling "
+                "noise"
+                + (", also vs the device's own history)" if "psi_history" in entry else ")"),
             )
         )
     return flags

@@ -1,10 +1,19 @@
-"""Device (camera/sensor) health around a moment, against the device's own trailing baseline."""
+"""Device (camera/sensor) health around a moment, against the device's own history.
+
+The reference of a metric is, in order: the device's nominal spec (fps, resolution), the
+same time of day on previous days (a seasonal reference: an outdoor camera's ordinary
+day/night swing is not a fault), or, when fewer than two previous days have samples at
+that time of day, the median of the trailing 24 h. A deviation shared at the same moment by
+the site's other devices of the same kind (weather, dusk, a site-wide setting) is reported
+as ``minor``: it is the site's, not this device's.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import statistics
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import duckdb
@@ -26,6 +35,32 @@ WINDOW_SQL = """
     WHERE device_id = ? AND ts >= ? AND ts <= ? ORDER BY metric, ts LIMIT ?"""
 MAX_WINDOW_SAMPLES = 50_000
 BASELINE_SPAN = dt.timedelta(hours=24)
+# The seasonal reference: per previous day d (1..SEASON_DAYS), the median of the samples
+# within SEASON_HALF of the same time of day; the reference is the median of those daily
+# medians and a value within SEASON_K scaled MADs of them is ordinary for that hour.
+SEASON_DAYS = 7
+SEASON_HALF = dt.timedelta(minutes=30)
+SEASON_MIN_DAYS = 2
+SEASON_K = 3.0
+SEASONAL_SQL = """
+    SELECT device_id, metric,
+           CAST(floor((epoch(?::TIMESTAMP) - epoch(ts) + ?) / 86400) AS INTEGER) AS day,
+           median(value) AS m
+    FROM device_health
+    WHERE list_contains(?::VARCHAR[], device_id) AND ts >= ? AND ts < ?
+      AND CAST(floor(epoch(?::TIMESTAMP) - epoch(ts) + ?) AS BIGINT) % 86400 <= ?
+    GROUP BY ALL"""
+PEERS_BASELINE_SQL = """
+    SELECT device_id, metric, median(value) AS baseline FROM device_health
+    WHERE list_contains(?::VARCHAR[], device_id) AND ts >= ? AND ts < ? GROUP BY ALL"""
+# Peers: the site's other devices of the same kind, their value just before the moment.
+MAX_PEERS = 8
+PEERS_SQL = """
+    SELECT * FROM device_facts WHERE site_id = ? AND kind IS NOT DISTINCT FROM ?
+      AND device_id <> ? ORDER BY device_id LIMIT ?"""
+PEERS_NOW_SQL = """
+    SELECT device_id, metric, median(value) AS m FROM device_health
+    WHERE list_contains(?::VARCHAR[], device_id) AND ts >= ? AND ts <= ? GROUP BY ALL"""
 PRE_CAPTURE = dt.timedelta(minutes=15)
 SERIES_POINTS = 12
 # normal samples tolerated inside an anomalous stretch when walking back to its onset
@@ -38,9 +73,11 @@ Severity = Literal["minor", "major"]
 class GetDeviceHealthArgs(ToolArgs):
     """Health metrics of one camera or sensor around a moment (usually the output's
     capture time): focus_score, exposure, fps, dropped_frames, resolution_h, bitrate_kbps,
-    each against the device's median over the preceding 24 h or its nominal spec. Flags
-    health.<metric>.low/high with the onset time and whether it began before or after
-    the capture. Use it for every camera/sensor node of a lineage."""
+    each against the device's nominal spec, else the same time of day on up to 7 previous
+    days, else its median over the preceding 24 h. Flags health.<metric>.low/high with the
+    onset time and whether it began before or after the capture; a deviation the site's
+    other devices of the same kind share at that moment is minor. Use it for every
+    camera/sensor node of a lineage."""
 
     device_id: str = Field(description="camera or sensor id (its lineage node id)")
     at: UtcTimestamp = Field(description="moment to examine, ISO-8601 UTC (the capture time)")
@@ -49,13 +86,53 @@ class GetDeviceHealthArgs(ToolArgs):
     )
 
 
+@dataclass(frozen=True)
+class _Reference:
+    value: float
+    source: str  # nominal | seasonal | baseline
+    tolerance: float = 0.0  # |value - reference| within it is ordinary (seasonal only)
+    days: int = 0
+
+
 def _reference(
-    metric: str, baseline: float | None, facts: dict[str, Any]
-) -> tuple[float | None, str]:
+    metric: str, baseline: float | None, facts: dict[str, Any], daily: dict[int, float]
+) -> _Reference | None:
     nominal = {"fps": "nominal_fps", "resolution_h": "nominal_resolution_h"}.get(metric)
     if nominal and facts.get(nominal):
-        return float(facts[nominal]), "nominal"
-    return baseline, "baseline"
+        return _Reference(float(facts[nominal]), "nominal")
+    if len(daily) >= SEASON_MIN_DAYS:
+        values = list(daily.values())
+        centre = statistics.median(values)
+        mad = statistics.median(abs(v - centre) for v in values)
+        return _Reference(centre, "seasonal", SEASON_K * 1.4826 * mad, len(values))
+    return _Reference(baseline, "baseline") if baseline is not None else None
+
+
+def _daily_medians(
+    con: duckdb.DuckDBPyConnection, devices: list[str], at: dt.datetime
+) -> dict[tuple[str, str], dict[int, float]]:
+    """(device, metric) -> {days back: median within SEASON_HALF of the same time of day}."""
+    half = SEASON_HALF.total_seconds()
+    lo, hi = (
+        at - dt.timedelta(days=SEASON_DAYS) - SEASON_HALF,
+        at - dt.timedelta(days=1) + SEASON_HALF,
+    )
+    rows = con.execute(
+        SEASONAL_SQL,
+        [to_db(at), half, devices, to_db(lo), to_db(hi), to_db(at), half, 2 * half],
+    ).fetchall()
+    out: dict[tuple[str, str], dict[int, float]] = {}
+    for device, metric, day, median in rows:
+        if 1 <= day <= SEASON_DAYS:
+            out.setdefault((device, metric), {})[day] = float(median)
+    return out
+
+
+def _judge(metric: str, value: float, ref: _Reference) -> tuple[Direction, Severity] | None:
+    """``_classify`` against a reference, ordinary within the reference's tolerance."""
+    if abs(value - ref.value) <= ref.tolerance:
+        return None
+    return _classify(metric, value, ref.value)
 
 
 def _classify(metric: str, value: float, ref: float) -> tuple[Direction, Severity] | None:
@@ -130,12 +207,16 @@ def _series(
 
 
 def _evaluate(
-    device: str, metric: str, samples: list[tuple[dt.datetime, float]], ref: float, at: dt.datetime
+    device: str,
+    metric: str,
+    samples: list[tuple[dt.datetime, float]],
+    ref: _Reference,
+    at: dt.datetime,
 ) -> tuple[float | None, Flag | None]:
     before = [s for s in samples if s[0] <= at]
     pre = [s for s in before if s[0] >= at - PRE_CAPTURE] or before[-3:]
     pre_value = statistics.median(v for _, v in pre) if pre else None
-    found = _classify(metric, pre_value, ref) if pre_value is not None else None
+    found = _judge(metric, pre_value, ref) if pre_value is not None else None
     if found is not None and pre_value is not None:
         direction, severity, measured = found[0], found[1], pre_value
         onset = _onset(before, _predicate(metric, ref, direction))
@@ -144,7 +225,7 @@ def _evaluate(
         if not stretch:
             return pre_value, None
         measured = statistics.median(v for _, v in stretch)
-        found = _classify(metric, measured, ref) or _classify(metric, stretch[0][1], ref)
+        found = _judge(metric, measured, ref) or _judge(metric, stretch[0][1], ref)
         if found is None:
             return pre_value, None
         direction, severity, onset = found[0], found[1], stretch[0][0]
@@ -154,18 +235,68 @@ def _evaluate(
         severity=severity,
         at=jsonable(onset),
         relative=relative_to(onset, at),
-        detail=f"{metric} {measured:g} vs reference {ref:g} (onset {jsonable(onset)})",
+        detail=f"{metric} {measured:g} vs {ref.source} reference {ref.value:g} "
+        f"(onset {jsonable(onset)})",
     )
 
 
-def _predicate(metric: str, ref: float, direction: str | None = None) -> Callable[[float], bool]:
+def _predicate(
+    metric: str, ref: _Reference, direction: str | None = None
+) -> Callable[[float], bool]:
     """Whether a sample is anomalous (in ``direction`` when given)."""
 
     def anomalous(value: float) -> bool:
-        found = _classify(metric, value, ref)
+        found = _judge(metric, value, ref)
         return found is not None and direction in (None, found[0])
 
     return anomalous
+
+
+def _peer_shares(
+    con: duckdb.DuckDBPyConnection,
+    facts: dict[str, Any],
+    at: dt.datetime,
+    flags: dict[str, Flag],
+) -> dict[str, tuple[int, int]]:
+    """For each flagged metric, (peers deviating the same way, peers with a reference) among
+    the site's other devices of the same kind, just before ``at``."""
+    if not flags or not facts.get("site_id"):
+        return {}
+    peers = fetch_dicts(
+        con, PEERS_SQL, [facts["site_id"], facts.get("kind"), facts["device_id"], MAX_PEERS]
+    )
+    if not peers:
+        return {}
+    ids = [p["device_id"] for p in peers]
+    now = con.execute(PEERS_NOW_SQL, [ids, to_db(at - PRE_CAPTURE), to_db(at)]).fetchall()
+    daily = _daily_medians(con, ids, at)
+    trailing = {
+        (r["device_id"], r["metric"]): r["baseline"]
+        for r in fetch_dicts(
+            con,
+            PEERS_BASELINE_SQL,
+            [ids, to_db(at - BASELINE_SPAN), to_db(at - PRE_CAPTURE)],
+        )
+    }
+    peer_facts = {p["device_id"]: p for p in peers}
+    out: dict[str, tuple[int, int]] = {}
+    for device, metric, value in now:
+        flag = flags.get(metric)
+        if flag is None:
+            continue
+        ref = _reference(
+            metric,
+            trailing.get((device, metric)),
+            peer_facts[device],
+            daily.get((device, metric), {}),
+        )
+        if ref is None:
+            continue
+        same, seen = out.get(metric, (0, 0))
+        found = _judge(metric, float(value), ref)
+        shared = found is not None and flag.signal == signals.health(metric, found[0])
+        out[metric] = (same + int(shared), seen + 1)
+    return out
 
 
 def get_device_health(con: duckdb.DuckDBPyConnection, args: GetDeviceHealthArgs) -> ToolResult:
@@ -186,26 +317,30 @@ def get_device_health(con: duckdb.DuckDBPyConnection, args: GetDeviceHealthArgs)
         r["metric"]: r
         for r in fetch_dicts(con, BASELINE_SQL, [device, to_db(args.at - BASELINE_SPAN), to_db(lo)])
     }
+    daily = _daily_medians(con, [device], args.at)
     by_metric: dict[str, list[tuple[dt.datetime, float]]] = {}
     for metric, ts, value in rows:
         by_metric.setdefault(metric, []).append((from_db(ts), float(value)))
     bucket = window * 2 / SERIES_POINTS
-    metrics, flags = [], []
+    metrics, flags = [], {}
     for metric, samples in by_metric.items():
         base = baselines.get(metric, {})
-        ref, source = _reference(metric, base.get("baseline"), facts)
+        ref = _reference(metric, base.get("baseline"), facts, daily.get((device, metric), {}))
         pre_value, flag = (None, None)
         if ref is not None and metric in signals.HEALTH_METRICS:
             pre_value, flag = _evaluate(device, metric, samples, ref, args.at)
-        flags += [flag] if flag else []
+        if flag is not None:
+            flags[metric] = flag
         values = [v for _, v in samples]
         metrics.append(
             {
                 "metric": metric,
                 "baseline": base.get("baseline"),
                 "baseline_n": base.get("n", 0),
-                "reference": ref,
-                "reference_source": source,
+                "reference": ref.value if ref else None,
+                "reference_source": ref.source if ref else "none",
+                "reference_tolerance": ref.tolerance if ref else None,
+                "reference_days": ref.days if ref else 0,
                 "pre_capture": pre_value,
                 "window": {
                     "n": len(values),
@@ -216,10 +351,23 @@ def get_device_health(con: duckdb.DuckDBPyConnection, args: GetDeviceHealthArgs)
                 "series": _series(samples, lo, bucket),
             }
         )
+    shares = _peer_shares(con, {**facts, "device_id": device}, args.at, flags)
+    for metric, (same, seen) in shares.items():
+        entry = next(m for m in metrics if m["metric"] == metric)
+        entry["peers"] = {"deviating_alike": same, "compared": seen}
+        if seen and 2 * same >= seen and same >= min(seen, 2):
+            flag = flags[metric]
+            flags[metric] = flag.model_copy(
+                update={
+                    "severity": "minor",
+                    "detail": f"{flag.detail}; shared by {same} of {seen} peer devices at the "
+                    "site at that moment",
+                }
+            )
     data = {
         "device": facts or None,
         "at": args.at,
         "window_minutes": args.window_minutes,
         "metrics": metrics,
     }
-    return ToolResult.ok(tool, data, flags=flags)
+    return ToolResult.ok(tool, data, flags=list(flags.values()))

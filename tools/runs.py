@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import json
+import math
 import statistics
 import threading
 from collections.abc import Iterator
@@ -31,23 +32,26 @@ from tools.store.timestamps import from_db, to_db
 __all__ = ["BaselineCache", "GetRunArgs", "baseline_cache", "get_run", "get_runs"]
 
 RUNS_BY_ID_SQL = "SELECT * FROM runs WHERE list_contains(?::VARCHAR[], run_id)"
-# Each run's baseline: its component's runs 24 h to 1 h before it, newest first, at most
+# Each run's baseline: its component's runs in the 24 h before it, newest first, at most
 # BASELINE_SAMPLE of them (bounded so the lookup stays cheap on a large store). SAMPLE_ONE
 # finds one run's (a filtered scan); SAMPLE_MANY any number's in one scan of runs.
 BASELINE_SAMPLE = 500  # ample for a median/MAD
 SAMPLE_ONE = """
-    SELECT 0 AS i, metrics FROM runs
-    WHERE component_id = ? AND started_at >= ? AND started_at <= ? AND metrics IS NOT NULL
-    ORDER BY started_at DESC, run_id LIMIT ?"""
+    SELECT 0 AS i, r.metrics FROM runs r LEFT JOIN outputs o USING (output_id)
+    WHERE r.component_id = ? AND r.started_at >= ? AND r.started_at <= ?
+      AND (?::VARCHAR IS NULL OR o.decision = ?::VARCHAR) AND r.metrics IS NOT NULL
+    ORDER BY r.started_at DESC, r.run_id LIMIT ?"""
 SAMPLE_MANY = """
     WITH wanted AS (
         SELECT unnest(?::INTEGER[]) AS i, unnest(?::VARCHAR[]) AS component_id,
-               unnest(?::TIMESTAMP[]) AS lo, unnest(?::TIMESTAMP[]) AS hi
+               unnest(?::TIMESTAMP[]) AS lo, unnest(?::TIMESTAMP[]) AS hi,
+               unnest(?::VARCHAR[]) AS decision
     )
     SELECT w.i, r.metrics
     FROM runs r JOIN wanted w
       ON r.component_id = w.component_id AND r.started_at >= w.lo AND r.started_at <= w.hi
-    WHERE r.metrics IS NOT NULL
+    LEFT JOIN outputs o ON o.output_id = r.output_id
+    WHERE r.metrics IS NOT NULL AND (w.decision IS NULL OR o.decision = w.decision)
     QUALIFY row_number() OVER (PARTITION BY w.i ORDER BY r.started_at DESC, r.run_id) <= ?"""
 # Per run asked about: its sample's size (key NULL), and each metric's numeric values (JSON
 # numbers only, as _numeric keeps in Python: no booleans, strings or nulls). Extracting
@@ -64,18 +68,42 @@ BASELINE_MIN_RUNS = 5
 # A component's whole series in the order that makes every baseline window a contiguous
 # slice whose last BASELINE_SAMPLE rows are SAMPLE_ONE's (started_at DESC, run_id ASC).
 SERIES_SQL = """
-    SELECT started_at, metrics FROM runs WHERE component_id = ? AND metrics IS NOT NULL
-    ORDER BY started_at, run_id DESC"""
+    SELECT r.started_at, r.metrics, o.decision FROM runs r LEFT JOIN outputs o USING (output_id)
+    WHERE r.component_id = ? AND r.metrics IS NOT NULL
+    ORDER BY r.started_at, r.run_id DESC"""
+DECISIONS_SQL = (
+    "SELECT output_id, decision FROM outputs WHERE list_contains(?::VARCHAR[], output_id)"
+)
+# A run's baseline is conditioned on what it served: runs whose output got the same
+# decision (a rare alert's scores are not a regression against mostly quiet frames). With
+# fewer than CONDITIONED_MIN such runs the baseline is the component's runs, pooled.
+CONDITIONED_MIN = 10
 FINGERPRINT_SQL = "SELECT count(*), max(started_at), min(started_at) FROM runs"
 SIZES_SQL = "SELECT component_id, count(*) FROM runs WHERE metrics IS NOT NULL GROUP BY ALL"
 MAX_CACHED_RUNS = 5_000_000  # ~1 GB of decoded series at most
+# The params the same component's latest runs before each run used (param.changed).
+PARAMS_SAMPLE = 50
+PARAMS_MIN_RUNS = 5
+PARAMS_USUAL = 0.8  # share of recent runs that must agree for a value to be "the usual"
+PARAMS_MANY = """
+    WITH wanted AS (
+        SELECT unnest(?::INTEGER[]) AS i, unnest(?::VARCHAR[]) AS component_id,
+               unnest(?::TIMESTAMP[]) AS lo, unnest(?::TIMESTAMP[]) AS hi
+    )
+    SELECT w.i, r.params
+    FROM runs r JOIN wanted w
+      ON r.component_id = w.component_id AND r.started_at >= w.lo AND r.started_at < w.hi
+    WHERE r.params IS NOT NULL AND json_type(r.params) = 'OBJECT'
+    QUALIFY row_number() OVER (PARTITION BY w.i ORDER BY r.started_at DESC, r.run_id) <= ?"""
 
 
 class GetRunArgs(ToolArgs):
     """One component run: status, version, the params it actually used and its metrics,
     each numeric metric compared with the median/MAD of the same component's runs in the
-    24 h before it (flags run.metric.<name> when it deviates, run.status when the run was
-    not ok). Use it to check whether a lineage node behaved normally for this output."""
+    24 h before it (counters as counts), and its params with those of the component's
+    latest runs (flags run.metric.<name> when a metric deviates, param.changed when a
+    param differs from the usual value or is new or gone, run.status when the run was not
+    ok). Use it to check whether a lineage node behaved normally for this output."""
 
     run_id: str = Field(description="id of the run (the run_id of a lineage node)")
 
@@ -91,30 +119,40 @@ class _Series:
 
     starts: list[dt.datetime]
     metrics: dict[str, list[float | None]]
+    decisions: list[str | None]
 
     @classmethod
     def load(cls, con: duckdb.DuckDBPyConnection, component_id: str) -> _Series:
         rows = con.execute(SERIES_SQL, [component_id]).fetchall()
         metrics: dict[str, list[float | None]] = {}
-        for i, (_, raw) in enumerate(rows):
+        for i, (_, raw, _) in enumerate(rows):
             for name, value in _numbers(raw).items():
                 column = metrics.get(name)
                 if column is None:
                     column = metrics[name] = [None] * len(rows)
                 column[i] = value
-        return cls([r[0] for r in rows], metrics)
+        return cls([r[0] for r in rows], metrics, [r[2] for r in rows])
 
-    def baseline(self, lo: dt.datetime, hi: dt.datetime) -> tuple[int, dict[str, list[float]]]:
-        """SAMPLE_ONE's (row count, numeric values per metric) for the window [lo, hi]."""
+    def baseline(
+        self, lo: dt.datetime, hi: dt.datetime, decision: str | None = None
+    ) -> tuple[int, dict[str, list[float]]]:
+        """SAMPLE_ONE's (row count, numeric values per metric) for the window [lo, hi]
+        (only runs whose output got ``decision``, when given)."""
         end = bisect.bisect_right(self.starts, hi)
-        start = max(bisect.bisect_left(self.starts, lo), end - BASELINE_SAMPLE)
-        if start >= end:
+        first = bisect.bisect_left(self.starts, lo)
+        rows: list[int] | range
+        if decision is None:
+            rows = range(max(first, end - BASELINE_SAMPLE), end)
+        else:
+            rows = [j for j in range(first, end) if self.decisions[j] == decision]
+            rows = rows[-BASELINE_SAMPLE:]
+        if not rows:
             return 0, {}
         samples = {
-            name: [v for v in column[start:end] if v is not None]
+            name: [v for v in (column[j] for j in rows) if v is not None]
             for name, column in self.metrics.items()
         }
-        return end - start, {name: values for name, values in samples.items() if values}
+        return len(rows), {name: values for name, values in samples.items() if values}
 
 
 class BaselineCache:
@@ -195,24 +233,39 @@ def baseline_cache(cache: BaselineCache | None) -> Iterator[None]:
 def _metric_baselines(
     con: duckdb.DuckDBPyConnection, runs: list[dict[str, Any]]
 ) -> list[tuple[int, dict[str, list[float]]]]:
-    """For each run, (sample size, numeric metric values) of its component's recent runs:
-    from the baseline cache when one is lent and holds the component, else from the store
-    (one scan serves every run asked about: the sweep asks for a whole lineage)."""
+    """For each run, (sample size, numeric metric values) of its component's recent runs
+    that served the same decision (pooled when too few did): from the baseline cache when
+    one is lent and holds the component, else from the store (one scan serves every run
+    asked about: the sweep asks for a whole lineage)."""
+    outputs = list({r["output_id"] for r in runs if r.get("output_id")})
+    decisions = dict(con.execute(DECISIONS_SQL, [outputs]).fetchall()) if outputs else {}
     windows = [
         (
             r["component_id"],
             to_db(r["started_at"] - dt.timedelta(hours=24)),
-            to_db(r["started_at"] - dt.timedelta(hours=1)),
+            to_db(r["started_at"] - dt.timedelta(microseconds=1)),
+            decisions.get(r.get("output_id")),
         )
         for r in runs
     ]
-    out: list[tuple[int, dict[str, list[float]]] | None] = [None] * len(runs)
+    found = _baselines(con, windows)
+    pooled = [i for i, (n, _) in enumerate(found) if n < CONDITIONED_MIN and windows[i][3]]
+    again = _baselines(con, [(*windows[i][:3], None) for i in pooled])
+    for i, sample in zip(pooled, again, strict=True):
+        found[i] = sample
+    return found
+
+
+def _baselines(
+    con: duckdb.DuckDBPyConnection, windows: list[tuple[str, dt.datetime, dt.datetime, str | None]]
+) -> list[tuple[int, dict[str, list[float]]]]:
+    out: list[tuple[int, dict[str, list[float]]] | None] = [None] * len(windows)
     cache = _CACHE.get()
     if cache is not None:
-        for i, (component, lo, hi) in enumerate(windows):
+        for i, (component, lo, hi, decision) in enumerate(windows):
             series = cache.series(con, component)
             if series is not None:
-                out[i] = series.baseline(lo, hi)
+                out[i] = series.baseline(lo, hi, decision)
     todo = [i for i, found in enumerate(out) if found is None]
     for i, found in zip(todo, _scan_baselines(con, [windows[i] for i in todo]), strict=True):
         out[i] = found
@@ -220,22 +273,28 @@ def _metric_baselines(
 
 
 def _scan_baselines(
-    con: duckdb.DuckDBPyConnection, windows: list[tuple[str, dt.datetime, dt.datetime]]
+    con: duckdb.DuckDBPyConnection,
+    windows: list[tuple[str, dt.datetime, dt.datetime, str | None]],
 ) -> list[tuple[int, dict[str, list[float]]]]:
-    """``_metric_baselines`` from the store, for (component, lo, hi) windows."""
+    """``_metric_baselines`` from the store, for (component, lo, hi, decision) windows."""
     if not windows:
         return []
     counts = [0] * len(windows)
     samples: list[dict[str, list[float]]] = [{} for _ in windows]
     if len(windows) == 1:  # decoding one sample in Python beats json_each
-        rows = con.execute(SAMPLE_ONE, [*windows[0], BASELINE_SAMPLE]).fetchall()
+        component, lo, hi, decision = windows[0]
+        rows = con.execute(
+            SAMPLE_ONE, [component, lo, hi, decision, decision, BASELINE_SAMPLE]
+        ).fetchall()
         for _, metrics in rows:
             for name, value in _numbers(metrics).items():
                 samples[0].setdefault(name, []).append(value)
         counts[0] = len(rows)
     else:  # many: DuckDB extracts the numbers, off the GIL
-        components, starts, ends = (list(column) for column in zip(*windows, strict=True))
-        params = [list(range(len(windows))), components, starts, ends, BASELINE_SAMPLE]
+        components, starts, ends, decisions = (
+            list(column) for column in zip(*windows, strict=True)
+        )
+        params = [list(range(len(windows))), components, starts, ends, decisions, BASELINE_SAMPLE]
         for i, key, n, values in con.execute(BASELINES_SQL, params).fetchall():
             if key is None:
                 counts[i] = n
@@ -257,21 +316,32 @@ def _json_object(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _integral(values: list[float]) -> bool:
+    return all(float(v).is_integer() for v in values)
+
+
 def _metric_flag(
     name: str, value: float, sample: list[float], node: str, at: str
 ) -> tuple[dict[str, Any], Flag | None]:
     median = statistics.median(sample)
     mad = statistics.median(abs(x - median) for x in sample)
     deviation = abs(value - median)
+    counter = _integral([value, *sample])
     summary = {"value": value, "median": median, "mad": mad, "n": len(sample)}
+    # A counter (events seen, retries, id switches) is a count, not a measurement with
+    # noise-free history: a constant history (MAD 0) still allows Poisson-sized changes.
+    spread = max(1.4826 * mad, math.sqrt(max(abs(median), 1.0))) if counter else 1.4826 * mad
     severity: Severity | None = None
-    if deviation > max(4 * 1.4826 * mad, 0.25 * abs(median)):
+    if deviation > max(4 * spread, 0.25 * abs(median)):
         severity = "major"
-    elif deviation > max(3 * 1.4826 * mad, 0.10 * abs(median)):
+    elif deviation > max(3 * spread, 0.10 * abs(median)):
         severity = "minor"
     if severity is None:
         return summary, None
-    detail = f"{name}={value:g} vs median {median:g} (MAD {mad:g}, n={len(sample)}) of recent runs"
+    kind = "count " if counter else ""
+    detail = (
+        f"{name}={value:g} vs {kind}median {median:g} (MAD {mad:g}, n={len(sample)}) of recent runs"
+    )
     return summary, Flag(
         node=node,
         signal=signals.run_metric(name),
@@ -295,16 +365,80 @@ def get_runs(con: duckdb.DuckDBPyConnection, many: list[GetRunArgs]) -> list[Too
     }
     found = [rows[i] for i in ids if i in rows]
     baselines = dict(zip((r["run_id"] for r in found), _metric_baselines(con, found), strict=True))
+    recent = dict(zip((r["run_id"] for r in found), _recent_params(con, found), strict=True))
     return [
-        _run_result(dict(rows[a.run_id]), *baselines[a.run_id])
+        _run_result(dict(rows[a.run_id]), baselines[a.run_id], recent[a.run_id])
         if a.run_id in rows
         else ToolResult.no_data("get_run", f"no run with run_id '{a.run_id}'")
         for a in many
     ]
 
 
-def _run_result(run: dict[str, Any], n_runs: int, samples: dict[str, list[float]]) -> ToolResult:
-    node, at = run["component_id"], jsonable(run["started_at"])
+def _recent_params(
+    con: duckdb.DuckDBPyConnection, runs: list[dict[str, Any]]
+) -> list[list[dict[str, Any]]]:
+    """For each run, the params of its component's latest runs in the 24 h before it."""
+    out: list[list[dict[str, Any]]] = [[] for _ in runs]
+    if not runs:
+        return out
+    params = [
+        list(range(len(runs))),
+        [r["component_id"] for r in runs],
+        [to_db(r["started_at"] - dt.timedelta(hours=24)) for r in runs],
+        [to_db(r["started_at"]) for r in runs],
+        PARAMS_SAMPLE,
+    ]
+    for i, raw in con.execute(PARAMS_MANY, params).fetchall():
+        out[i].append(_json_object(raw))
+    return out
+
+
+def _param_flags(
+    node: str, at: str, used: dict[str, Any], recent: list[dict[str, Any]]
+) -> tuple[dict[str, Any], list[Flag]]:
+    """The run's params against the usual values of the component's latest runs."""
+    summary: dict[str, Any] = {"runs": len(recent), "differs": {}}
+    if len(recent) < PARAMS_MIN_RUNS:
+        return summary, []
+    flags = []
+    for key in sorted(set(used) | {k for p in recent for k in p}):
+        seen = [json.dumps(p[key], sort_keys=True) for p in recent if key in p]
+        usual, count = max(
+            ((v, seen.count(v)) for v in set(seen)), key=lambda t: (t[1], t[0]), default=("", 0)
+        )
+        mine = json.dumps(used[key], sort_keys=True) if key in used else None
+        if mine is not None and not seen:
+            what = f"{key}={mine} is new (absent from {len(recent)} recent runs)"
+        elif mine is None and len(seen) >= PARAMS_USUAL * len(recent):
+            what = f"{key} is gone (usually {usual}, in {len(seen)} of {len(recent)} recent runs)"
+        elif mine is not None and mine != usual and count >= PARAMS_USUAL * len(recent):
+            what = f"{key}={mine} differs from the usual {usual} ({count} of {len(recent)} runs)"
+        else:
+            continue
+        summary["differs"][key] = {
+            "used": used.get(key),
+            "usual": json.loads(usual) if seen else None,
+        }
+        flags.append(
+            Flag(
+                node=node,
+                signal=signals.PARAM_CHANGED,
+                severity="minor",
+                at=at,
+                relative="before_capture",
+                detail=what,
+            )
+        )
+    return summary, flags
+
+
+def _run_result(
+    run: dict[str, Any],
+    baseline: tuple[int, dict[str, list[float]]],
+    recent_params: list[dict[str, Any]],
+) -> ToolResult:
+    (n_runs, samples), node = baseline, run["component_id"]
+    at = jsonable(run["started_at"])
     flags: list[Flag] = []
     if run["status"] in ("failed", "degraded"):
         severity: Severity = "major" if run["status"] == "failed" else "minor"
@@ -328,8 +462,12 @@ def _run_result(run: dict[str, Any], n_runs: int, samples: dict[str, list[float]
         if flag:
             flags.append(flag)
     run["baseline"] = {
-        "window": "same component's runs started 24h to 1h before this run",
+        "window": "same component's runs started in the 24h before this run",
         "runs": n_runs,
         "metrics": comparison,
     }
+    params = run.get("params")
+    used: dict[str, Any] = params if isinstance(params, dict) else {}
+    run["baseline"]["params"], param_flags = _param_flags(node, at, used, recent_params)
+    flags += param_flags
     return ToolResult.ok("get_run", run, flags=flags)

@@ -30,7 +30,20 @@ threshold.stale                get_config_in_force          a threshold in force
                                                             current model release and differs
                                                             from the registry's recommended
                                                             threshold for that version
+param.changed                  get_run                      a parameter the run used differs
+                                                            from the same component's recent
+                                                            runs (or is new / gone)
+param.missing                  get_config_in_force          a key in force for the component
+                                                            is absent from the run's params
+                                                            (renamed or dropped key)
+param.default_used             get_config_in_force          the run used a value that no
+                                                            version of the key in force ever
+                                                            had, while the key is missing
 evaluator.unreliable           get_evaluator_reliability    adjudicated agreement is low
+evaluator.unknown              get_evaluator_reliability    too few adjudications (or too wide
+                                                            an interval) to trust the evaluator
+evaluation.contested           get_evaluator_reliability    other evaluations of the same output
+                                                            disagree with this one
 evaluator.degrading            get_evaluator_reliability    recent agreement fell clearly
                                                             below the earlier record
 input.out_of_distribution      get_input_drift              the output's own input lies in a
@@ -62,6 +75,11 @@ CONFIG_PRECEDENCE_MISMATCH: Final = "config.precedence_mismatch"
 CONFIG_SHADOWED_RECENT_CHANGE: Final = "config.shadowed_recent_change"
 THRESHOLD_STALE: Final = "threshold.stale"
 EVALUATOR_UNRELIABLE: Final = "evaluator.unreliable"
+EVALUATOR_UNKNOWN: Final = "evaluator.unknown"
+EVALUATION_CONTESTED: Final = "evaluation.contested"
+PARAM_CHANGED: Final = "param.changed"
+PARAM_MISSING: Final = "param.missing"
+PARAM_DEFAULT_USED: Final = "param.default_used"
 EVALUATOR_DEGRADING: Final = "evaluator.degrading"
 INPUT_OOD: Final = "input.out_of_distribution"
 INPUT_DRIFT: Final = "input.drift"

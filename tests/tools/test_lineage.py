@@ -239,9 +239,9 @@ def test_batched_baselines_keep_only_json_numbers_like_the_single_call(tmp_path)
         cache.check(store_con)
         with baseline_cache(cache):
             assert [tool.call(store_con, args) for args in many] == batched
-        baseline = batched[1].data["baseline"]  # r0..r25 fall 24 h to 1 h before r31
-        assert baseline["runs"] == 26
-        # numbers only: x in r4, r10, r16, r22; y in those and r5, r11, r17, r23
-        assert (baseline["metrics"]["x"]["n"], baseline["metrics"]["y"]["n"]) == (4, 8)
+        baseline = batched[1].data["baseline"]  # r0..r30 fall in the 24 h before r31
+        assert baseline["runs"] == 31
+        # numbers only: x in r4, r10, r16, r22, r28, r30; y in those and r5, r11, r17, r23, r29
+        assert (baseline["metrics"]["x"]["n"], baseline["metrics"]["y"]["n"]) == (6, 11)
     finally:
         store_con.close()

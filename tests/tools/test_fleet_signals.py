@@ -1,0 +1,259 @@
+"""The signals that must hold on real fleets: each fires on its planted case and stays
+silent on a clean day with a normal daily cycle, integer counters and unrelated config
+churn.
+
+One small world, built in code: an outdoor camera ``cam-out`` whose exposure follows the
+sun (bright by day, dark by night) for eight days, two peers at its site with the same
+cycle, a detector whose runs carry integer counters and a param, and config churn on keys
+no stage of the lineage consumes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from tools.registry import get_tool
+from tools.store.connection import open_readonly, open_writable
+from tools.store.contract import columns
+
+T0 = dt.datetime(2026, 11, 20, 2, 0, tzinfo=dt.UTC)  # capture: 02:00 UTC, night there
+SITE = "site-1"
+CAMS = ("cam-out", "peer-1", "peer-2")
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]) -> None:
+    """One INSERT per table, each column bound as a list and unnested (naive UTC)."""
+    cols = columns(table)
+    values = [
+        [
+            r.get(c).replace(tzinfo=None) if isinstance(r.get(c), dt.datetime) else r.get(c)
+            for r in rows
+        ]
+        for c in cols
+    ]
+    unnests = ", ".join("unnest(?)" for _ in cols)
+    con.execute(f"INSERT INTO {table} ({', '.join(cols)}) SELECT {unnests}", values)
+
+
+def _exposure(ts: dt.datetime) -> float:
+    """A daily cycle: about 80 at midday, about 8 at night (a 10x swing), 16 h of light."""
+    hour = ts.hour + ts.minute / 60
+    daylight = max(0.0, math.sin((hour - 4) / 16 * math.pi))
+    return 8 + 72 * daylight + 0.5 * math.sin(ts.minute)
+
+
+def _world(
+    path: Path,
+    *,
+    stuck: bool = False,
+    peers_dip: bool = False,
+    counter_now: int = 0,
+    events_now: int = 120,
+    param_now: float = 0.65,
+    ended_override: bool = False,
+) -> Path:
+    con = open_writable(path)
+    try:
+        facts = [
+            {"device_id": c, "tenant_id": "t", "site_id": SITE, "kind": "camera"} for c in CAMS
+        ]
+        _insert(con, "device_facts", facts)
+        health = []
+        start = T0 - dt.timedelta(days=8)
+        for cam in CAMS:
+            ts = start
+            while ts <= T0 + dt.timedelta(minutes=30):
+                value = _exposure(ts)
+                near = abs((ts - T0).total_seconds()) <= 45 * 60
+                if near and ((stuck and cam == "cam-out") or (peers_dip and cam != "cam-out")):
+                    value = value * 4  # stuck IR cut filter: day-level exposure at night
+                if near and peers_dip and cam == "cam-out":
+                    value = value * 4  # the whole site at once (floodlights)
+                health.append({"device_id": cam, "ts": ts, "metric": "exposure", "value": value})
+                ts += dt.timedelta(minutes=5)
+        _insert(con, "device_health", health)
+        runs, outputs = [], []
+        for i in range(300):  # one output every 5 minutes before T0, then the featured one
+            at = T0 - dt.timedelta(minutes=5 * (300 - i))
+            last = i == 299
+            oid = "out-x" if last else f"bg-{i}"
+            capture = T0 if last else at
+            outputs.append(
+                {
+                    "output_id": oid,
+                    "tenant_id": "t",
+                    "site_id": SITE,
+                    "device_id": "cam-out",
+                    "captured_at": capture,
+                    "decision": "no_alert",
+                    "model_id": "det",
+                    "model_version": "v1",
+                    "score": 0.2,
+                }
+            )
+            metrics = {
+                "retries": counter_now if last else 0,
+                "events_seen": events_now if last else 120,
+                "mean_confidence": 0.8 + 0.01 * math.sin(i),
+            }
+            runs.append(
+                {
+                    "run_id": f"{oid}/cam",
+                    "output_id": oid,
+                    "component_id": "cam-out",
+                    "kind": "sensor",
+                    "started_at": capture,
+                    "ended_at": capture,
+                    "status": "ok",
+                    "params": "{}",
+                    "metrics": "{}",
+                }
+            )
+            runs.append(
+                {
+                    "run_id": f"{oid}/det",
+                    "output_id": oid,
+                    "component_id": "detector",
+                    "kind": "model",
+                    "version": "v1",
+                    "started_at": capture,
+                    "ended_at": capture + dt.timedelta(seconds=1),
+                    "status": "ok",
+                    "params": f'{{"min_conf": {param_now if last else 0.65}}}',
+                    "metrics": json.dumps(metrics),
+                }
+            )
+        _insert(con, "outputs", outputs)
+        _insert(con, "runs", runs)
+        edges = [{"output_id": "out-x", "parent_run_id": "out-x/cam", "child_run_id": "out-x/det"}]
+        _insert(con, "lineage_edges", edges)
+        configs = [  # churn on keys no lineage stage consumes
+            {
+                "config_id": f"c{i}",
+                "key": f"telemetry.k{i}",
+                "scope": scope,
+                "scope_id": sid,
+                "value": str(i),
+                "valid_from": T0 - dt.timedelta(hours=3 * i + 1),
+                "author": "ops",
+                "component_id": None,
+            }
+            for i, (scope, sid) in enumerate(
+                [("global", "*"), ("tenant", "t"), ("site", SITE), ("device", "cam-out")]
+            )
+        ]
+        configs.append(
+            {
+                "config_id": "g-min",
+                "key": "detector.min_conf",
+                "scope": "global",
+                "scope_id": "*",
+                "value": "0.3",
+                "valid_from": T0 - dt.timedelta(days=30),
+                "author": "ops",
+                "component_id": "detector",
+            }
+        )
+        configs.append(
+            {
+                "config_id": "t-min",
+                "key": "detector.min_conf",
+                "scope": "tenant",
+                "scope_id": "t",
+                "value": "0.65",
+                "valid_from": T0 - dt.timedelta(days=20),
+                "valid_to": T0 - dt.timedelta(hours=6) if ended_override else None,
+                "author": "ops",
+                "component_id": "detector",
+            }
+        )
+        _insert(con, "config_versions", configs)
+    finally:
+        con.close()
+    return path
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[Callable[..., Callable[..., Any]]]:
+    opened: list[duckdb.DuckDBPyConnection] = []
+
+    def make(**planted: Any) -> Callable[..., Any]:
+        path = _world(tmp_path / f"w{len(opened)}.duckdb", **planted)
+        con = open_readonly(path)
+        opened.append(con)
+        return lambda name, **args: get_tool(name).call(con, args)
+
+    yield make
+    for con in opened:
+        con.close()
+
+
+AT = T0.isoformat()
+
+
+def _health_flags(call: Callable[..., Any]) -> list[tuple[str, str]]:
+    result = call("get_device_health", device_id="cam-out", at=AT)
+    assert result.status == "ok"
+    return [(f.signal, f.severity) for f in result.flags]
+
+
+def test_a_night_frame_is_compared_with_previous_nights(world) -> None:
+    call = world()
+    result = call("get_device_health", device_id="cam-out", at=AT)
+    exposure = next(m for m in result.data["metrics"] if m["metric"] == "exposure")
+    assert exposure["reference_source"] == "seasonal" and exposure["reference_days"] == 7
+    # the trailing 24 h median (mostly daylight) would call the night "major low"
+    assert exposure["baseline"] > 3 * exposure["reference"]
+    assert result.flags == []
+
+
+def test_an_exposure_stuck_at_night_is_major(world) -> None:
+    assert _health_flags(world(stuck=True)) == [("health.exposure.high", "major")]
+
+
+def test_a_deviation_the_site_shares_is_minor(world) -> None:
+    call = world(peers_dip=True)
+    result = call("get_device_health", device_id="cam-out", at=AT)
+    assert [(f.signal, f.severity) for f in result.flags] == [("health.exposure.high", "minor")]
+    assert "shared by 2 of 2 peer devices" in result.flags[0].detail
+
+
+def _run_flags(call: Callable[..., Any]) -> list[tuple[str, str]]:
+    result = call("get_run", run_id="out-x/det")
+    assert result.status == "ok"
+    return [(f.signal, f.severity) for f in result.flags]
+
+
+def test_counters_are_counts_not_noise_free(world) -> None:
+    assert _run_flags(world()) == []
+    assert _run_flags(world(counter_now=1)) == []  # retries 0 -> 1: within Poisson noise
+    assert ("run.metric.retries", "major") in _run_flags(world(counter_now=9))
+    assert ("run.metric.events_seen", "major") in _run_flags(world(events_now=60))
+
+
+def test_a_param_that_left_its_usual_value(world) -> None:
+    call = world(param_now=0.3)
+    result = call("get_run", run_id="out-x/det")
+    changed = [f for f in result.flags if f.signal == "param.changed"]
+    assert len(changed) == 1 and "min_conf=0.3 differs from the usual 0.65" in changed[0].detail
+    assert result.data["baseline"]["params"]["differs"]["min_conf"] == {"used": 0.3, "usual": 0.65}
+
+
+def test_an_ended_override_is_a_change_in_force(world) -> None:
+    quiet = world()("get_config_history", output_id="out-x")
+    assert not [f for f in quiet.flags if f.node == "detector"]
+    call = world(ended_override=True)
+    result = call("get_config_history", output_id="out-x")
+    mine = [f for f in result.flags if f.node == "detector"]
+    assert [(f.signal, f.severity) for f in mine] == [("config.changed", "minor")]
+    assert "0.65 -> 0.3" in mine[0].detail
+    entry = next(c for c in result.data["changes"] if c["key"] == "detector.min_conf")
+    assert entry["in_force_at_capture"] and "ended" in entry["change_note"]
