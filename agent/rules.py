@@ -37,7 +37,7 @@ from tools.base import Flag
 __all__ = ["reason_with_rules"]
 
 SUFFICIENT = 0.5
-_SYMPTOMS = ("data_pipeline_regression", "distribution_shift")
+_SYMPTOMS = ("data_pipeline_regression", "model_regression", "distribution_shift")
 
 
 @dataclass
@@ -48,6 +48,7 @@ class Candidate:
     evidence_ids: list[str]
     why: str
     via: str | None = None  # the upstream partner of an interaction
+    effect: bool = True  # False: a change with no deviation of its own to show it mattered
 
 
 @dataclass
@@ -56,6 +57,7 @@ class _Signals:
 
     by_node: dict[str, list[tuple[Flag, str]]] = field(default_factory=lambda: defaultdict(list))
     evaluator: list[tuple[Flag, str]] = field(default_factory=list)
+    unknown: list[tuple[Flag, str]] = field(default_factory=list)  # too little record
 
     def of(self, node: str, prefix: str, severity: str | None = None) -> list[tuple[Flag, str]]:
         return [
@@ -72,7 +74,10 @@ def _collect(evidence: list[Evidence], lineage: Lineage) -> _Signals:
         for flag in ev.flags:
             if flag.relative == "after_capture":
                 continue
-            if flag.signal.startswith("evaluator."):
+            if flag.signal == s.EVALUATOR_UNKNOWN:
+                out.unknown.append((flag, ev.id))
+                continue
+            if flag.signal.startswith(("evaluator.", "evaluation.")):
                 out.evaluator.append((flag, ev.id))
                 continue
             node = flag.node or ev.node
@@ -114,20 +119,30 @@ def _node_candidates(node: str, kind: str, sig: _Signals) -> list[Candidate]:
     errors = sig.of(node, s.LOG_ERROR)
     version = sig.of(node, s.VERSION_CHANGED)
     config_major = sig.of(node, s.CONFIG_CHANGED, "major")
-    if config_major:
+    params = sig.of(node, s.PARAM_CHANGED)
+    if params and (config_major or sig.of(node, s.CONFIG_CHANGED)):
+        # the run's own params moved with a config change it consumes: the change took
+        # effect here, and explains what follows better than any deviation downstream
+        pairs = config_major + sig.of(node, s.CONFIG_CHANGED, "minor") + params + deviation
+        out.append(Candidate("config_drift", node, 0.88, _ids(pairs), _details(pairs)))
+    elif config_major:
         score = 0.85 if deviation else 0.75
         pairs = config_major + deviation
-        out.append(Candidate("config_drift", node, score, _ids(pairs), _details(pairs)))
+        out.append(
+            Candidate(
+                "config_drift", node, score, _ids(pairs), _details(pairs), effect=bool(deviation)
+            )
+        )
     if kind != "sensor" and (deviation or errors):
         score = (0.6 if deviation else 0.5) + (0.25 if version else 0) + (0.1 if errors else 0)
         if config_major and not version:
             score -= 0.2  # the configuration change explains the deviation better
         pairs = deviation + version + errors
-        out.append(
-            Candidate(
-                "data_pipeline_regression", node, min(score, 0.95), _ids(pairs), _details(pairs)
-            )
-        )
+        # a model that started behaving differently with a new release regressed: roll the
+        # release back rather than train on its mistakes
+        regressed = kind == "model" and bool(version and deviation)
+        category: Category = "model_regression" if regressed else "data_pipeline_regression"
+        out.append(Candidate(category, node, min(score, 0.95), _ids(pairs), _details(pairs)))
     if kind == "model":
         ood = sig.of(node, s.INPUT_OOD, "major")
         drift = sig.of(node, s.INPUT_DRIFT, "major")
@@ -183,9 +198,16 @@ def _model_error(lineage: Lineage, evidence: list[Evidence], sig: _Signals) -> C
     cited = [e.id for e in reliability if e.status == "ok"]
     if not cited:
         score -= 0.2  # nobody vouches for the evaluator
+        standing = "the evaluator has no adjudicated record"
+    elif sig.unknown:
+        standing = "the evaluator's record is too small to trust on its own"
+    elif sig.evaluator:
+        standing = "the evaluator's record is doubtful"
+    else:
+        standing = "the evaluator's record is reliable"
     if node is not None:
         cited += [e.id for e in evidence if e.node == node and e.tool == "get_run"]
-    why = "no out-of-spec signal before capture anywhere in the lineage; evaluator reliable"
+    why = f"no out-of-spec signal before capture anywhere in the lineage; {standing}"
     return Candidate("model_error", node, score, cited, why)
 
 
@@ -198,6 +220,16 @@ def _choose(
         return None, []
     sufficient.sort(key=lambda c: (lineage.index(c.node or ""), -c.score))
     chosen = sufficient[0]
+    # causal precedence needs an effect: a change that shows none yields to a stronger
+    # cause downstream of it (the change did not visibly reach the output)
+    below = [
+        c
+        for c in sufficient
+        if c.node in lineage.descendants(chosen.node or "") and c.score > chosen.score
+    ]
+    if not chosen.effect and below:
+        chosen = max(below, key=lambda c: c.score)
+        sufficient = [chosen, *[c for c in sufficient if c is not chosen]]
     downstream = lineage.descendants(chosen.node or "")
     upstream = {n for n in lineage.nodes if chosen.node in lineage.descendants(n)}
     rivals = [
@@ -228,13 +260,41 @@ def reason_with_rules(
     model = _model_error(lineage, evidence, sig)
     if chosen is None and others:  # two unrelated sufficient causes too close to call
         return _draft_abstain(evaluation, lineage, evidence, cands, others, evaluator, model)
-    if chosen is None and evaluator is not None and evaluator.score >= SUFFICIENT:
-        chosen = evaluator
+    # a doubtful claim outweighs a change with no visible effect: such a change explains
+    # nothing, an evaluator that is often wrong explains the evaluation
+    if (
+        evaluator is not None
+        and evaluator.score >= SUFFICIENT
+        and (chosen is None or not chosen.effect)
+    ):
+        chosen, others = evaluator, []
     if chosen is None:
         chosen = model if model.score >= SUFFICIENT else None
     if chosen is None:
         return _draft_abstain(evaluation, lineage, evidence, cands, [], evaluator, model)
-    return _draft(evaluation, lineage, evidence, chosen, others, cands, evaluator, model)
+    if chosen is model and (sig.unknown or sig.evaluator):
+        # a clean pipeline and an evaluator with too little or a doubtful record: whether
+        # the model or the evaluator erred cannot be told apart — a person decides
+        why = (
+            "the pipeline shows no cause, and the evaluator's record is too small or too "
+            "doubtful to tell a model error from a wrong evaluation"
+        )
+        return _draft_abstain(
+            evaluation,
+            lineage,
+            evidence,
+            cands,
+            [],
+            evaluator,
+            model,
+            why=why,
+            cited=_ids(sig.unknown),
+        )
+    return _draft(evaluation, lineage, evidence, chosen, others, cands, evaluator, model, sig)
+
+
+def _unknown(evidence: list[Evidence]) -> bool:
+    return any(f.signal == s.EVALUATOR_UNKNOWN for e in evidence for f in e.flags)
 
 
 def _path(lineage: Lineage, chosen: Candidate) -> list[str]:
@@ -263,7 +323,7 @@ def _components(
                     node=node,
                     role="root_cause",
                     evidence_ids=chosen.evidence_ids,
-                    rationale=chosen.why,
+                    rationale=chosen.why[:400],
                 )
             )
         elif chosen is not None and node == chosen.via:
@@ -352,14 +412,24 @@ def _draft(
     cands: list[Candidate],
     evaluator: Candidate | None,
     model: Candidate,
+    sig: _Signals,
 ) -> VerdictDraft:
     path = _path(lineage, chosen)
     action = ACTION_FOR_CATEGORY[chosen.category]
     target = evaluation.source_id if chosen.category == "evaluation_unreliable" else chosen.node
     confidence = chosen.score
-    if chosen.category == "model_error" and evaluator is not None:
-        confidence = min(confidence, 0.6)  # a shaky evaluator must not reach training
-    summary = f"{chosen.category} at {chosen.node or evaluation.source_id}: {chosen.why}"
+    if chosen.category == "model_error" and (evaluator is not None or _unknown(evidence)):
+        confidence = min(confidence, 0.6)  # a shaky or unknown evaluator must not train
+    if chosen.category == "model_error" and sig.of(chosen.node or "", s.VERSION_CHANGED):
+        # the model was just released: its error may be the release's regression, so the
+        # evaluation waits for the release's record rather than training on its mistakes
+        confidence = min(confidence, 0.65)
+        summary_note = "; the model was released recently, so this is held, not trained"
+    else:
+        summary_note = ""
+    summary = (
+        f"{chosen.category} at {chosen.node or evaluation.source_id}: {chosen.why}{summary_note}"
+    )
     return VerdictDraft(
         category=chosen.category,
         failing_node=chosen.node if chosen.category != "evaluation_unreliable" else None,
@@ -385,11 +455,17 @@ def _draft_abstain(
     close: list[Candidate],
     evaluator: Candidate | None,
     model: Candidate,
+    *,
+    why: str | None = None,
+    cited: list[str] | None = None,
 ) -> VerdictDraft:
-    cited = sorted({e for c in close for e in c.evidence_ids}, key=lambda e: int(e[1:]))
-    if close:
-        why = " vs ".join(f"{c.category} at {c.node} ({c.score:.2f})" for c in close)
-        summary = f"Evidence does not separate the top hypotheses: {why}."
+    found = {e for c in close for e in c.evidence_ids} | set(cited or [])
+    cited = sorted(found, key=lambda e: int(e[1:]))
+    if why is not None:
+        summary = f"Inconclusive: {why}."
+    elif close:
+        versus = " vs ".join(f"{c.category} at {c.node} ({c.score:.2f})" for c in close)
+        summary = f"Evidence does not separate the top hypotheses: {versus}."
     else:
         summary = "No hypothesis reached sufficiency and the sweep cannot vouch for a model error."
     return VerdictDraft(

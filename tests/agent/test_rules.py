@@ -251,3 +251,79 @@ def test_sensor_run_deviation_with_minor_health_drift_is_a_sensor_fault():
     )
     assert (v.category, v.failing_node) == ("sensor_fault", "lens-7")
     assert {c.node: c.role for c in v.components}["yolo"] == "propagated"
+
+
+def test_a_release_that_made_the_model_deviate_is_a_regression_to_roll_back():
+    v = decide(
+        bundle(("yolo", [flag("yolo", "run.metric.detections"), flag("yolo", "version.changed")]))
+    )
+    assert (v.category, v.failing_node, v.action.kind) == (
+        "model_regression",
+        "yolo",
+        "rollback_model",
+    )
+    # the same deviation on a transform after its release stays a pipeline regression
+    w = decide(bundle(("norm", [flag("norm", "run.metric.mean"), flag("norm", "version.changed")])))
+    assert w.category == "data_pipeline_regression"
+
+
+def test_a_model_error_just_after_the_models_release_is_held():
+    clean = decide(bundle())
+    assert clean.category == "model_error" and clean.confidence >= 0.7
+    v = decide(bundle(("yolo", [flag("yolo", "version.changed", "minor")])))
+    assert v.category == "model_error" and v.confidence <= 0.65
+    assert "released recently" in v.summary
+
+
+def test_a_config_change_with_no_effect_yields_to_a_stronger_cause_downstream():
+    v = decide(
+        bundle(
+            ("norm", [flag("norm", "config.changed")]),  # no deviation of its own
+            ("gate", [flag("gate", "threshold.stale")]),
+        )
+    )
+    assert (v.category, v.failing_node) == ("threshold_miscalibration", "gate")
+    # with a deviation of its own the change stays the upstream-most cause
+    w = decide(
+        bundle(
+            ("norm", [flag("norm", "config.changed"), flag("norm", "run.metric.mean")]),
+            ("gate", [flag("gate", "threshold.stale")]),
+        )
+    )
+    assert (w.category, w.failing_node) == ("config_drift", "norm")
+
+
+def test_a_config_change_with_no_effect_does_not_outweigh_an_unreliable_evaluator():
+    v = decide(bundle(("rulebook", [flag("rulebook", "config.changed")]), reliable=False))
+    assert v.category == "evaluation_unreliable" and v.action.kind == "discard_evaluation"
+
+
+def test_a_param_that_moved_with_its_config_is_the_config_taking_effect():
+    v = decide(
+        bundle(
+            (
+                "norm",
+                [flag("norm", "config.changed", "minor"), flag("norm", "param.changed", "minor")],
+            ),
+            ("yolo", [flag("yolo", "run.metric.detections")]),
+        )
+    )
+    assert (v.category, v.failing_node) == ("config_drift", "norm")
+
+
+def test_an_unknown_evaluator_never_trains_and_is_not_called_unreliable():
+    evidence = bundle()
+    evidence[-1] = evidence[-1].model_copy(
+        update={"flags": [flag(None, "evaluator.unknown", "minor")]}
+    )
+    v = decide(evidence)
+    # nothing in the pipeline, too little record: model or evaluator, a person decides
+    assert (v.category, v.action.kind) == ("inconclusive", "escalate_human")
+    assert "too small or too doubtful to tell a model error" in v.summary
+    assert v.evidence_ids == [evidence[-1].id]
+    hypotheses = {h.category: h.status for h in v.hypotheses}
+    assert hypotheses.get("evaluation_unreliable") != "supported"
+    # with a real fault in the pipeline the unknown evaluator does not matter
+    faulty = bundle(("lens-7", [flag("lens-7", "health.focus_score.low")]))
+    faulty[-1] = evidence[-1]
+    assert decide(faulty).category == "sensor_fault"
