@@ -20,6 +20,7 @@ from agent.settings import Settings
 from evals.graders import (
     AbstentionGrader,
     CausalPathGrader,
+    ConsistencyGrader,
     GroundingGrader,
     SchemaGrader,
     TrainingGrader,
@@ -27,7 +28,15 @@ from evals.graders import (
     ece,
     path_credit,
 )
-from evals.incident import CASE_FILE, SLICE_DIR, Expected, failure_classes, load_case, load_suite
+from evals.incident import (
+    CASE_FILE,
+    SLICE_DIR,
+    Expected,
+    failure_classes,
+    group_of,
+    load_case,
+    load_suite,
+)
 from evals.runner import (
     DEFAULT_INCIDENTS,
     build_report,
@@ -42,12 +51,35 @@ from tools.store.connection import open_writable
 from tools.store.contract import TABLES
 
 cli = CliRunner()
+# Floors per group. The original suite holds at 97 %. The fleet-world and hand-written
+# groups are held at what the rules tier measures today (issue 12 aims at 90 %): a floor
+# there catches a regression, it does not claim the aim is met.
 FLOORS = {
-    "category_accuracy": 0.85,
-    "node_accuracy": 0.80,
-    "training_precision": 0.97,
-    "grounded_rate": 1.0,
-    "schema_valid_rate": 1.0,
+    "suite": {
+        "category_accuracy": 0.97,
+        "node_accuracy": 0.97,
+        "training_precision": 1.0,
+        "training_recall": 0.97,
+        "grounded_rate": 1.0,
+        "schema_valid_rate": 1.0,
+        "consistent_rate": 1.0,
+    },
+    "fleet": {
+        "category_accuracy": 0.28,
+        "node_accuracy": 0.43,
+        "training_precision": 0.8,
+        "grounded_rate": 1.0,
+        "schema_valid_rate": 1.0,
+        "consistent_rate": 1.0,
+    },
+    "novel": {
+        "category_accuracy": 0.25,
+        "node_accuracy": 0.40,
+        "training_precision": 0.7,
+        "grounded_rate": 1.0,
+        "schema_valid_rate": 1.0,
+        "consistent_rate": 1.0,
+    },
 }
 
 
@@ -92,7 +124,7 @@ def test_unknown_key_fails_naming_the_file(tmp_path: Path) -> None:
 
 
 def test_suite_composition() -> None:
-    cases = load_suite(DEFAULT_INCIDENTS)
+    cases = [c for c in load_suite(DEFAULT_INCIDENTS) if group_of(c.tags) == "suite"]
     handwritten = [c for c in cases if "handwritten" in c.tags]
     demo = [c for c in cases if "handwritten" not in c.tags]
     assert len(cases) >= 70 and len(demo) >= 60 and len(handwritten) >= 10
@@ -104,28 +136,36 @@ def test_suite_composition() -> None:
         assert sum(marker in c.tags for c in demo) >= 4
         assert any(marker in c.tags for c in handwritten)
     assert len({c.incident.provenance.source.split(" ")[2] for c in demo}) >= 3  # seeds
-    # slices hold store tables only: no reasoner can read an expected answer from them
-    for case in cases:
+    # slices hold store tables only (in every group): no reasoner can read an expected
+    # answer from them
+    for case in load_suite(DEFAULT_INCIDENTS):
         assert {p.name.split(".")[0] for p in case.slice_dir.iterdir()} <= set(TABLES)
         assert failure_classes(case.tags)
 
 
+@pytest.mark.timeout(900)  # the first user of suite_report runs all ~145 cases
 def test_rules_tier_floors(suite_report: dict[str, Any]) -> None:
     metrics = suite_report["metrics"]
-    assert suite_report["cases"] >= 70
-    for name, floor in FLOORS.items():
-        assert metrics[name] >= floor, (name, metrics[name], suite_report["failures"])
+    groups = suite_report["by_group"]
+    assert groups["suite"]["cases"] >= 70
+    assert groups["fleet"]["cases"] >= 40 and groups["novel"]["cases"] >= 12
+    for group, floors in FLOORS.items():
+        got = groups[group]["metrics"]
+        for name, floor in floors.items():
+            assert got[name] >= floor, (group, name, got[name])
     assert set(suite_report["by_tag"]) >= {"easy", "hard", "red_herring", "handwritten"}
     assert compare_baseline(metrics, metrics) == []
 
 
+@pytest.mark.timeout(900)
 def test_json_report_shape(suite_report: dict[str, Any]) -> None:
-    assert set(suite_report) == {"cases", "metrics", "by_tag", "by_class", "failures"}
+    assert set(suite_report) == {"cases", "metrics", "by_tag", "by_class", "by_group", "failures"}
+    assert sum(g["cases"] for g in suite_report["by_group"].values()) == suite_report["cases"]
     assert set(suite_report["metrics"]) == {
         "category_accuracy", "node_accuracy", "path_score", "action_accuracy",
         "training_precision", "training_recall", "abstention_accuracy", "grounded_rate",
-        "schema_valid_rate", "brier", "ece", "median_prompt_tokens", "median_llm_calls",
-        "median_tool_calls", "median_seconds",
+        "schema_valid_rate", "consistent_rate", "brier", "ece", "median_prompt_tokens",
+        "median_llm_calls", "median_tool_calls", "median_seconds",
     }  # fmt: skip
     json.dumps(suite_report)
 
@@ -220,7 +260,9 @@ def test_coverage_and_drift(demo_store: Path, tmp_path: Path) -> None:
     cases = load_suite(DEFAULT_INCIDENTS)
     cov = coverage(cases, today=dt.date(2027, 12, 1))
     assert cov["cases"] == len(cases)
-    assert all(row["cases"] >= 4 for row in cov["matrix"].values())
+    # the original suite covers each of its classes at least four times
+    suite = coverage([c for c in cases if group_of(c.tags) == "suite"], today=dt.date(2027, 12, 1))
+    assert all(row["cases"] >= 4 for row in suite["matrix"].values())
     assert cov["stale"] and cov["oldest"][0]["age_days"] > 180
     assert any("no case fails there" in line for line in cov["thin"]) or set(cov["matrix"])
     result = cli.invoke(app_(), ["eval", "--coverage"])
@@ -289,6 +331,27 @@ def test_graders_on_a_real_verdict() -> None:
     assert AbstentionGrader().grade(wrong, ok).detail == "confidently_wrong"
 
 
+def test_verdict_text_must_agree_with_its_fields() -> None:
+    v = _verdict()
+    e = Expected(category="model_error", failing_node="plate-detector",
+                 acceptable_causal_paths=[v.causal_path], action="train_model",
+                 route_to_training=True, abstain_ok=False)  # fmt: skip
+    assert v.evaluation_reliability is not None and v.evaluation_reliability.reliable is True
+    assert ConsistencyGrader().grade(v, e).passed
+    doubted = v.model_copy(
+        update={"evaluation_reliability": v.evaluation_reliability.model_copy(
+            update={"reliable": False})}
+    )  # fmt: skip
+    says = doubted.model_copy(update={"summary": v.summary + "; the evaluator is reliable"})
+    graded = ConsistencyGrader().grade(says, e)
+    assert not graded.passed and "calls the evaluator reliable" in graded.detail
+    assert "trains without" in graded.detail  # it was routed to training regardless
+    unnamed = v.model_copy(update={"summary": "model error"})
+    assert "failing node" in ConsistencyGrader().grade(unnamed, e).detail
+    misrouted = v.model_copy(update={"category": "sensor_fault"})
+    assert "is not the action of sensor_fault" in ConsistencyGrader().grade(misrouted, e).detail
+
+
 def test_compare_baseline_tolerances() -> None:
     base = {"category_accuracy": 0.95, "brier": 0.05, "median_seconds": 0.2}
     assert compare_baseline({"category_accuracy": 0.94, "brier": 0.06, "median_seconds": 0.3},
@@ -319,3 +382,20 @@ def test_llm_tier_path_with_an_injected_model(tmp_path: Path) -> None:
     assert result.cost.llm_calls == 2 and result.cost.prompt_tokens == 2100
     assert result.grades["schema"].passed and result.grades["grounded"].passed
     assert result.got["category"] == "model_error"
+
+
+def test_the_novel_cases_are_what_their_generator_writes(tmp_path: Path) -> None:
+    """`python -m evals.novel` rebuilds the committed `novel` group byte for byte."""
+    from evals import novel
+
+    novel.main(["--out", str(tmp_path)])
+    written = sorted(p.name for p in tmp_path.iterdir())
+    committed = sorted(
+        c.folder.name for c in load_suite(DEFAULT_INCIDENTS) if group_of(c.tags) == "novel"
+    )
+    assert written == committed and len(written) >= 12
+    for name in written:
+        for path in sorted((tmp_path / name).rglob("*")):
+            if path.is_file():
+                twin = DEFAULT_INCIDENTS / name / path.relative_to(tmp_path / name)
+                assert path.read_bytes() == twin.read_bytes(), twin
