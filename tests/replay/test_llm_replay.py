@@ -87,7 +87,7 @@ def test_schema_invalid_answer_gets_repair_turns_then_a_clear_verdict(small_stor
     # The 270M model answers confidence 4 (> 1): pydantic rejects it whatever the server's
     # grammar allowed, and each repair turn feeds the validation error back.
     verdict = investigate(
-        small_store, "ev-002", llm_tool_choice="forced", llm_forced_tool_rounds=1, llm_max_repairs=2
+        small_store, "ev-003", llm_tool_choice="forced", llm_forced_tool_rounds=1, llm_max_repairs=2
     )
     p = verdict.provenance
     assert p.repairs >= 1 and p.llm_calls == 2 + p.repairs
