@@ -119,15 +119,12 @@ def _node_candidates(node: str, kind: str, sig: _Signals) -> list[Candidate]:
     errors = sig.of(node, s.LOG_ERROR)
     version = sig.of(node, s.VERSION_CHANGED)
     config_major = sig.of(node, s.CONFIG_CHANGED, "major")
-    params = sig.of(node, s.PARAM_CHANGED)
-    if params and (config_major or sig.of(node, s.CONFIG_CHANGED)):
-        # the run's own params moved with a config change it consumes: the change took
-        # effect here, and explains what follows better than any deviation downstream
-        pairs = config_major + sig.of(node, s.CONFIG_CHANGED, "minor") + params + deviation
-        out.append(Candidate("config_drift", node, 0.88, _ids(pairs), _details(pairs)))
-    elif config_major:
-        score = 0.85 if deviation else 0.75
-        pairs = config_major + deviation
+    # params that moved with the change show it reached this component; that it took
+    # effect is not that it did harm (two in-spec changes may interact downstream)
+    params = sig.of(node, s.PARAM_CHANGED) if config_major else []
+    if config_major:
+        score = (0.85 if deviation else 0.75) + (0.03 if params else 0.0)
+        pairs = config_major + params + deviation
         out.append(
             Candidate(
                 "config_drift", node, score, _ids(pairs), _details(pairs), effect=bool(deviation)

@@ -298,17 +298,29 @@ def test_a_config_change_with_no_effect_does_not_outweigh_an_unreliable_evaluato
     assert v.category == "evaluation_unreliable" and v.action.kind == "discard_evaluation"
 
 
-def test_a_param_that_moved_with_its_config_is_the_config_taking_effect():
+def test_params_that_moved_with_in_spec_changes_do_not_make_them_drift():
+    # two in-spec changes whose params moved, and a deviation downstream: an interaction
     v = decide(
         bundle(
             (
                 "norm",
                 [flag("norm", "config.changed", "minor"), flag("norm", "param.changed", "minor")],
             ),
-            ("yolo", [flag("yolo", "run.metric.detections")]),
+            (
+                "merge",
+                [
+                    flag("merge", "config.changed", "minor"),
+                    flag("merge", "param.changed", "minor"),
+                    flag("merge", "run.metric.matched"),
+                ],
+            ),
         )
     )
-    assert (v.category, v.failing_node) == ("config_drift", "norm")
+    assert (v.category, v.failing_node) == ("component_interaction", "merge")
+    # a large change whose params moved is drift, a little more surely than without them
+    w = decide(bundle(("norm", [flag("norm", "config.changed"), flag("norm", "param.changed")])))
+    u = decide(bundle(("norm", [flag("norm", "config.changed")])))
+    assert w.category == u.category == "config_drift" and w.confidence > u.confidence
 
 
 def test_an_unknown_evaluator_never_trains_and_is_not_called_unreliable():
