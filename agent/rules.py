@@ -290,10 +290,6 @@ def reason_with_rules(
     return _draft(evaluation, lineage, evidence, chosen, others, cands, evaluator, model, sig)
 
 
-def _unknown(evidence: list[Evidence]) -> bool:
-    return any(f.signal == s.EVALUATOR_UNKNOWN for e in evidence for f in e.flags)
-
-
 def _path(lineage: Lineage, chosen: Candidate) -> list[str]:
     if chosen.node is None:
         return []
@@ -415,7 +411,7 @@ def _draft(
     action = ACTION_FOR_CATEGORY[chosen.category]
     target = evaluation.source_id if chosen.category == "evaluation_unreliable" else chosen.node
     confidence = chosen.score
-    if chosen.category == "model_error" and (evaluator is not None or _unknown(evidence)):
+    if chosen.category == "model_error" and (evaluator is not None or sig.unknown):
         confidence = min(confidence, 0.6)  # a shaky or unknown evaluator must not train
     if chosen.category == "model_error" and sig.of(chosen.node or "", s.VERSION_CHANGED):
         # the model was just released: its error may be the release's regression, so the

@@ -277,15 +277,15 @@ def _closure(
     """A version that ended in [since, at] without a successor, so that an older or less
     specific value (or none) came back into force: a change as real as a new version. It is
     returned as the version in force, dated when the ended one stopped."""
+    if res is None:
+        return None
     ended = [v for v in versions if v["valid_to"] is not None and since <= v["valid_to"] <= at]
     for closed in sorted(ended, key=lambda v: v["valid_to"], reverse=True):
         before = resolve(versions, closed["valid_to"] - dt.timedelta(microseconds=1))
         if before is None or before.winner["config_id"] != closed["config_id"]:
             continue
-        if res is not None and res.winner["valid_from"] >= closed["valid_to"]:
+        if res.winner["valid_from"] >= closed["valid_to"]:
             return None  # a new version replaced it: listed as a change of its own
-        if res is None:
-            return None
         return {
             **res.winner,
             "valid_from": closed["valid_to"],

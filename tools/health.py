@@ -27,9 +27,10 @@ from tools.store.timestamps import UtcTimestamp, from_db, to_db
 __all__ = ["GetDeviceHealthArgs", "get_device_health"]
 
 FACTS_SQL = "SELECT * FROM device_facts WHERE device_id = ?"
+# per (device, metric): the median and sample count in [lo, hi), for the device or its peers
 BASELINE_SQL = """
-    SELECT metric, median(value) AS baseline, count(*) AS n FROM device_health
-    WHERE device_id = ? AND ts >= ? AND ts < ? GROUP BY metric"""
+    SELECT device_id, metric, median(value) AS baseline, count(*) AS n FROM device_health
+    WHERE list_contains(?::VARCHAR[], device_id) AND ts >= ? AND ts < ? GROUP BY ALL"""
 WINDOW_SQL = """
     SELECT metric, ts, value FROM device_health
     WHERE device_id = ? AND ts >= ? AND ts <= ? ORDER BY metric, ts LIMIT ?"""
@@ -50,9 +51,6 @@ SEASONAL_SQL = """
     WHERE list_contains(?::VARCHAR[], device_id) AND ts >= ? AND ts < ?
       AND CAST(floor(epoch(?::TIMESTAMP) - epoch(ts) + ?) AS BIGINT) % 86400 <= ?
     GROUP BY ALL"""
-PEERS_BASELINE_SQL = """
-    SELECT device_id, metric, median(value) AS baseline FROM device_health
-    WHERE list_contains(?::VARCHAR[], device_id) AND ts >= ? AND ts < ? GROUP BY ALL"""
 # Peers: the site's other devices of the same kind, their value just before the moment.
 MAX_PEERS = 8
 PEERS_SQL = """
@@ -274,7 +272,7 @@ def _peer_shares(
         (r["device_id"], r["metric"]): r["baseline"]
         for r in fetch_dicts(
             con,
-            PEERS_BASELINE_SQL,
+            BASELINE_SQL,
             [ids, to_db(at - BASELINE_SPAN), to_db(at - PRE_CAPTURE)],
         )
     }
@@ -315,7 +313,9 @@ def get_device_health(con: duckdb.DuckDBPyConnection, args: GetDeviceHealthArgs)
         )
     baselines = {
         r["metric"]: r
-        for r in fetch_dicts(con, BASELINE_SQL, [device, to_db(args.at - BASELINE_SPAN), to_db(lo)])
+        for r in fetch_dicts(
+            con, BASELINE_SQL, [[device], to_db(args.at - BASELINE_SPAN), to_db(lo)]
+        )
     }
     daily = _daily_medians(con, [device], args.at)
     by_metric: dict[str, list[tuple[dt.datetime, float]]] = {}

@@ -15,6 +15,7 @@ import json
 import math
 import statistics
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -31,7 +32,11 @@ from tools.store.timestamps import from_db, to_db
 
 __all__ = ["BaselineCache", "GetRunArgs", "baseline_cache", "get_run", "get_runs"]
 
-RUNS_BY_ID_SQL = "SELECT * FROM runs WHERE list_contains(?::VARCHAR[], run_id)"
+# the runs asked about, with the decision their output got (what a baseline is conditioned
+# on; taken out of the run before it is reported)
+RUNS_BY_ID_SQL = """
+    SELECT r.*, o.decision AS _served FROM runs r LEFT JOIN outputs o USING (output_id)
+    WHERE list_contains(?::VARCHAR[], r.run_id)"""
 # Each run's baseline: its component's runs in the 24 h before it, newest first, at most
 # BASELINE_SAMPLE of them (bounded so the lookup stays cheap on a large store). SAMPLE_ONE
 # finds one run's (a filtered scan); SAMPLE_MANY any number's in one scan of runs.
@@ -71,9 +76,6 @@ SERIES_SQL = """
     SELECT r.started_at, r.metrics, o.decision FROM runs r LEFT JOIN outputs o USING (output_id)
     WHERE r.component_id = ? AND r.metrics IS NOT NULL
     ORDER BY r.started_at, r.run_id DESC"""
-DECISIONS_SQL = (
-    "SELECT output_id, decision FROM outputs WHERE list_contains(?::VARCHAR[], output_id)"
-)
 # A run's baseline is conditioned on what it served: runs whose output got the same
 # decision (a rare alert's scores are not a regression against mostly quiet frames). With
 # fewer than CONDITIONED_MIN such runs the baseline is the component's runs, pooled.
@@ -237,14 +239,12 @@ def _metric_baselines(
     that served the same decision (pooled when too few did): from the baseline cache when
     one is lent and holds the component, else from the store (one scan serves every run
     asked about: the sweep asks for a whole lineage)."""
-    outputs = list({r["output_id"] for r in runs if r.get("output_id")})
-    decisions = dict(con.execute(DECISIONS_SQL, [outputs]).fetchall()) if outputs else {}
     windows = [
         (
             r["component_id"],
             to_db(r["started_at"] - dt.timedelta(hours=24)),
             to_db(r["started_at"] - dt.timedelta(microseconds=1)),
-            decisions.get(r.get("output_id")),
+            r["_served"],
         )
         for r in runs
     ]
@@ -365,6 +365,8 @@ def get_runs(con: duckdb.DuckDBPyConnection, many: list[GetRunArgs]) -> list[Too
     }
     found = [rows[i] for i in ids if i in rows]
     baselines = dict(zip((r["run_id"] for r in found), _metric_baselines(con, found), strict=True))
+    for run in found:
+        del run["_served"]
     recent = dict(zip((r["run_id"] for r in found), _recent_params(con, found), strict=True))
     return [
         _run_result(dict(rows[a.run_id]), baselines[a.run_id], recent[a.run_id])
@@ -403,9 +405,7 @@ def _param_flags(
     flags = []
     for key in sorted(set(used) | {k for p in recent for k in p}):
         seen = [json.dumps(p[key], sort_keys=True) for p in recent if key in p]
-        usual, count = max(
-            ((v, seen.count(v)) for v in set(seen)), key=lambda t: (t[1], t[0]), default=("", 0)
-        )
+        usual, count = max(Counter(seen).items(), key=lambda t: (t[1], t[0]), default=("", 0))
         mine = json.dumps(used[key], sort_keys=True) if key in used else None
         if mine is not None and not seen:
             what = f"{key}={mine} is new (absent from {len(recent)} recent runs)"
