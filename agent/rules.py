@@ -285,7 +285,7 @@ def reason_with_rules(
             evaluator,
             model,
             why=why,
-            cited=_ids(sig.unknown),
+            cited=_ids(sig.unknown + sig.evaluator),
         )
     return _draft(evaluation, lineage, evidence, chosen, others, cands, evaluator, model, sig)
 

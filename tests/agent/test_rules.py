@@ -339,3 +339,13 @@ def test_an_unknown_evaluator_never_trains_and_is_not_called_unreliable():
     faulty = bundle(("lens-7", [flag("lens-7", "health.focus_score.low")]))
     faulty[-1] = evidence[-1]
     assert decide(faulty).category == "sensor_fault"
+
+
+def test_an_escalation_over_a_doubtful_evaluator_cites_the_doubt():
+    evidence = bundle()
+    evidence[-1] = evidence[-1].model_copy(
+        update={"flags": [flag(None, "evaluator.unreliable", "minor")]}
+    )
+    v = decide(evidence)
+    assert (v.category, v.action.kind) == ("inconclusive", "escalate_human")
+    assert v.evidence_ids == [evidence[-1].id]
