@@ -107,7 +107,7 @@ def _node_candidates(node: str, kind: str, sig: _Signals) -> list[Candidate]:
         pairs = own + sig.of(node, "health.", "minor")
         score = 0.85 if len(pairs) > len(own) else 0.7
         out.append(Candidate("sensor_fault", node, score, _ids(pairs), _details(pairs)))
-    stale = sig.of(node, s.THRESHOLD_STALE)
+    stale = sig.of(node, s.THRESHOLD_STALE, "major")  # major: the decision would have flipped
     if stale:
         out.append(Candidate("threshold_miscalibration", node, 0.85, _ids(stale), _details(stale)))
     policy = sig.of(node, s.CONFIG_PRECEDENCE_MISMATCH) + sig.of(
@@ -185,9 +185,20 @@ def _evaluator(sig: _Signals) -> Candidate | None:
     return None
 
 
-def _model_error(lineage: Lineage, evidence: list[Evidence], sig: _Signals) -> Candidate:
+def _output_model(lineage: Lineage, evidence: list[Evidence]) -> str | None:
+    """The model node that made the output's decision: the one the registry names for the
+    output's model, else the last model node of the lineage."""
+    for ev in evidence:
+        if ev.tool == "get_output" and isinstance(ev.data, dict):
+            named = ev.data.get("model_component")
+            if named in lineage.nodes and lineage.kind(named) == "model":
+                return str(named)
     model_nodes = [n for n in lineage.order if lineage.kind(n) == "model"]
-    node = model_nodes[-1] if model_nodes else None
+    return model_nodes[-1] if model_nodes else None
+
+
+def _model_error(lineage: Lineage, evidence: list[Evidence], sig: _Signals) -> Candidate:
+    node = _output_model(lineage, evidence)
     reliability = [e for e in evidence if e.tool == "get_evaluator_reliability"]
     failed = [e for e in evidence if e.status == "error"]
     minors = sum(len(v) for v in sig.by_node.values())

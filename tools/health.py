@@ -63,6 +63,9 @@ PRE_CAPTURE = dt.timedelta(minutes=15)
 SERIES_POINTS = 12
 # normal samples tolerated inside an anomalous stretch when walking back to its onset
 ONSET_GAP = 2
+# metrics the contract does not name are judged by their relative change from reference
+OTHER_MAJOR = 0.5
+OTHER_MINOR = 0.25
 
 Direction = Literal["low", "high"]
 Severity = Literal["minor", "major"]
@@ -70,12 +73,13 @@ Severity = Literal["minor", "major"]
 
 class GetDeviceHealthArgs(ToolArgs):
     """Health metrics of one camera or sensor around a moment (usually the output's
-    capture time): focus_score, exposure, fps, dropped_frames, resolution_h, bitrate_kbps,
-    each against the device's nominal spec, else the same time of day on up to 7 previous
-    days, else its median over the preceding 24 h. Flags health.<metric>.low/high with the
-    onset time and whether it began before or after the capture; a deviation the site's
-    other devices of the same kind share at that moment is minor. Use it for every
-    camera/sensor node of a lineage."""
+    capture time): focus_score, exposure, fps, dropped_frames, resolution_h, bitrate_kbps
+    and any other metric the device reports (battery, heartbeat, signal strength: out of
+    line beyond a 50% change), each against the device's nominal spec, else the same time
+    of day on up to 7 previous days, else its median over the preceding 24 h. Flags
+    health.<metric>.low/high with the onset time and whether it began before or after the
+    capture; a deviation the site's other devices of the same kind share at that moment is
+    minor. Use it for every camera/sensor node of a lineage."""
 
     device_id: str = Field(description="camera or sensor id (its lineage node id)")
     at: UtcTimestamp = Field(description="moment to examine, ISO-8601 UTC (the capture time)")
@@ -153,7 +157,13 @@ def _classify(metric: str, value: float, ref: float) -> tuple[Direction, Severit
         return ("low", "major") if value < 0.9 * ref else None
     if metric == "bitrate_kbps":
         return _below(value, ref, 0.5, 0.75)
-    return None
+    # any other metric (a tag's battery, a sensor's heartbeat gap or signal strength): a
+    # change of half its reference either way is out of line, a quarter unusual
+    dev = (value - ref) / abs(ref) if ref else (1.0 if value else 0.0)
+    direction = "high" if dev > 0 else "low"
+    if abs(dev) > OTHER_MAJOR:
+        return direction, "major"
+    return (direction, "minor") if abs(dev) > OTHER_MINOR else None
 
 
 def _below(
@@ -327,7 +337,7 @@ def get_device_health(con: duckdb.DuckDBPyConnection, args: GetDeviceHealthArgs)
         base = baselines.get(metric, {})
         ref = _reference(metric, base.get("baseline"), facts, daily.get((device, metric), {}))
         pre_value, flag = (None, None)
-        if ref is not None and metric in signals.HEALTH_METRICS:
+        if ref is not None:
             pre_value, flag = _evaluate(device, metric, samples, ref, args.at)
         if flag is not None:
             flags[metric] = flag

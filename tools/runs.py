@@ -52,7 +52,7 @@ SAMPLE_MANY = """
                unnest(?::TIMESTAMP[]) AS lo, unnest(?::TIMESTAMP[]) AS hi,
                unnest(?::VARCHAR[]) AS decision
     )
-    SELECT w.i, r.metrics
+    SELECT w.i, r.started_at, r.run_id, r.metrics
     FROM runs r JOIN wanted w
       ON r.component_id = w.component_id AND r.started_at >= w.lo AND r.started_at <= w.hi
     LEFT JOIN outputs o ON o.output_id = r.output_id
@@ -65,7 +65,8 @@ BASELINES_SQL = f"""
     WITH sample AS MATERIALIZED ({SAMPLE_MANY})
     SELECT i, NULL AS key, count(*) AS n, NULL::DOUBLE[] AS vals FROM sample GROUP BY i
     UNION ALL
-    SELECT s.i, e.key, NULL, list(TRY_CAST(e.value AS DOUBLE))
+    SELECT s.i, e.key, NULL,
+           list(TRY_CAST(e.value AS DOUBLE) ORDER BY s.started_at, s.run_id DESC)
     FROM sample s, json_each(s.metrics) e
     WHERE json_type(s.metrics) = 'OBJECT' AND e.type IN ('BIGINT', 'UBIGINT', 'DOUBLE')
     GROUP BY s.i, e.key"""
@@ -80,6 +81,11 @@ SERIES_SQL = """
 # decision (a rare alert's scores are not a regression against mostly quiet frames). With
 # fewer than CONDITIONED_MIN such runs the baseline is the component's runs, pooled.
 CONDITIONED_MIN = 10
+# A value that the older half of the reference already shows in at least this share of
+# runs is ordinary for the component (zero-inflated counters, bimodal scores), however far
+# it lies from the median. Only the older half counts: a fault that began inside the
+# window fills its newer end with the faulty values.
+ORDINARY_SHARE = 0.02
 FINGERPRINT_SQL = "SELECT count(*), max(started_at), min(started_at) FROM runs"
 SIZES_SQL = "SELECT component_id, count(*) FROM runs WHERE metrics IS NOT NULL GROUP BY ALL"
 MAX_CACHED_RUNS = 5_000_000  # ~1 GB of decoded series at most
@@ -102,7 +108,8 @@ PARAMS_MANY = """
 class GetRunArgs(ToolArgs):
     """One component run: status, version, the params it actually used and its metrics,
     each numeric metric compared with the median/MAD of the same component's runs in the
-    24 h before it (counters as counts), and its params with those of the component's
+    24 h before it (counters as counts; a value that 2% of the older half of those runs
+    reach is ordinary, not a change), and its params with those of the component's
     latest runs (flags run.metric.<name> when a metric deviates, param.changed when a
     param differs from the usual value or is new or gone, run.status when the run was not
     ok). Use it to check whether a lineage node behaved normally for this output."""
@@ -138,7 +145,7 @@ class _Series:
     def baseline(
         self, lo: dt.datetime, hi: dt.datetime, decision: str | None = None
     ) -> tuple[int, dict[str, list[float]]]:
-        """SAMPLE_ONE's (row count, numeric values per metric) for the window [lo, hi]
+        """SAMPLE_ONE's (row count, numeric values per metric, oldest first) for [lo, hi]
         (only runs whose output got ``decision``, when given)."""
         end = bisect.bisect_right(self.starts, hi)
         first = bisect.bisect_left(self.starts, lo)
@@ -286,7 +293,7 @@ def _scan_baselines(
         rows = con.execute(
             SAMPLE_ONE, [component, lo, hi, decision, decision, BASELINE_SAMPLE]
         ).fetchall()
-        for _, metrics in rows:
+        for _, metrics in reversed(rows):  # oldest first
             for name, value in _numbers(metrics).items():
                 samples[0].setdefault(name, []).append(value)
         counts[0] = len(rows)
@@ -327,7 +334,7 @@ def _metric_flag(
     mad = statistics.median(abs(x - median) for x in sample)
     deviation = abs(value - median)
     counter = _integral([value, *sample])
-    summary = {"value": value, "median": median, "mad": mad, "n": len(sample)}
+    summary: dict[str, Any] = {"value": value, "median": median, "mad": mad, "n": len(sample)}
     # A counter (events seen, retries, id switches) is a count, not a measurement with
     # noise-free history: a constant history (MAD 0) still allows Poisson-sized changes.
     spread = max(1.4826 * mad, math.sqrt(max(abs(median), 1.0))) if counter else 1.4826 * mad
@@ -336,6 +343,12 @@ def _metric_flag(
         severity = "major"
     elif deviation > max(3 * spread, 0.10 * abs(median)):
         severity = "minor"
+    if severity is not None:
+        older = sample[: len(sample) // 2]
+        beyond = [x for x in older if (x >= value if value > median else x <= value)]
+        summary["ordinary_share"] = round(len(beyond) / len(older), 4) if older else None
+        if older and len(beyond) >= ORDINARY_SHARE * len(older):
+            severity = None  # the older runs show such values often enough: not a change
     if severity is None:
         return summary, None
     kind = "count " if counter else ""

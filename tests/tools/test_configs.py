@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from tools.configs import resolve
+from tools.configs import _replay_threshold, resolve
 
 CAM_C = "cam-t02-s01-c01"
 
@@ -30,8 +30,11 @@ def test_device_override_shadows_tenant_value(call):
 
 
 def test_threshold_stale_fires_for_old_global_value_only(call):
+    # 0.5 predates the model whose recommended threshold is 0.7, but out-004's score 0.72
+    # passes both: stale, yet the decision would not have flipped, so only minor
     stale = call("get_config_in_force", output_id="out-004", key="threshold.person")
-    assert _flags(stale) == {("threshold", "threshold.stale", "major")}
+    assert _flags(stale) == {("threshold", "threshold.stale", "minor")}
+    assert "0.72 passes both, so the decision would not have flipped" in stale.flags[0].detail
     fresh = call("get_config_in_force", output_id="out-001", key="threshold.person")
     entry = _key(fresh, "threshold.person")
     assert (entry["scope"], entry["value"]) == ("tenant", 0.7)
@@ -132,3 +135,22 @@ def test_history_flags_do_not_depend_on_the_page_size(call):
     assert result.truncated is True and "showing 1 of 2" in result.message
     assert [c["config_id"] for c in result.data["changes"]] == ["cfg-010"]
     assert {(f.node, f.signal) for f in result.flags} == {("detector", "config.changed")}
+
+
+def test_threshold_replay_flips_only_between_the_two_thresholds():
+    assert _replay_threshold(0.5, 0.7, {"metrics": {}}, 0.6) == (
+        True,
+        "the score 0.6 would have missed the recommended threshold: the decision flips",
+    )
+    assert _replay_threshold(0.7, 0.5, {"metrics": {}}, 0.6)[0] is True  # passes the new one
+    assert _replay_threshold(0.5, 0.7, {"metrics": {}}, 0.72)[0] is False
+    assert _replay_threshold(0.5, 0.7, {"metrics": {}}, 0.3)[1].endswith(
+        "misses both, so the decision would not have flipped"
+    )
+    # the output's score wins; the threshold run's own score stands in when there is none
+    assert _replay_threshold(0.5, 0.7, {"metrics": {"score": 0.6}}, 0.9)[0] is False
+    assert _replay_threshold(0.5, 0.7, {"metrics": {"score": 0.6}}, None)[0] is True
+    assert _replay_threshold(0.5, 0.7, {"metrics": {"score": True}}, None) == (
+        False,
+        "no score to replay the decision with",
+    )

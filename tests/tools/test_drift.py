@@ -22,7 +22,10 @@ def test_out_of_distribution_input(call):
 
 def test_drifted_device_window(call):
     result = call("get_input_drift", output_id="out-002")
-    assert [(f.signal, f.severity) for f in result.flags] == [("input.drift", "major")]
+    # the store holds no earlier days of cam B's inputs: a window unlike the model's
+    # baseline may be how this camera always looks, so it is unusual (minor), not a shift
+    assert [(f.signal, f.severity) for f in result.flags] == [("input.drift", "minor")]
+    assert _feature(result, "brightness")["history_n"] < 40
     brightness = _feature(result, "brightness")
     assert brightness["psi"] > 0.25 and brightness["window_n"] >= 70
     assert brightness["tail_share"] == 0.05

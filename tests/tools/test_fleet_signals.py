@@ -59,6 +59,9 @@ def _world(
     events_now: int = 120,
     param_now: float = 0.65,
     ended_override: bool = False,
+    plc_now: int = 0,
+    retries_since: int = 0,
+    battery_now: float | None = None,
 ) -> Path:
     con = open_writable(path)
     try:
@@ -78,6 +81,12 @@ def _world(
                 if near and peers_dip and cam == "cam-out":
                     value = value * 4  # the whole site at once (floodlights)
                 health.append({"device_id": cam, "ts": ts, "metric": "exposure", "value": value})
+                battery = 80 + 2 * math.sin(ts.hour)  # a metric the contract does not name
+                if near and battery_now is not None and cam == "cam-out":
+                    battery = battery_now
+                health.append(
+                    {"device_id": cam, "ts": ts, "metric": "battery_pct", "value": battery}
+                )
                 ts += dt.timedelta(minutes=5)
         _insert(con, "device_health", health)
         runs, outputs = [], []
@@ -100,7 +109,10 @@ def _world(
                 }
             )
             metrics = {
-                "retries": counter_now if last else 0,
+                # a fault that began retries_since runs ago and has lasted since
+                "retries": counter_now if last else (9 if i >= 299 - retries_since else 0),
+                # a zero-inflated counter: mostly 0, a burst of 6 in one run in ten
+                "plc_events": plc_now if last else (6 if i % 10 == 3 else 0),
                 "events_seen": events_now if last else 120,
                 "mean_confidence": 0.8 + 0.01 * math.sin(i),
             }
@@ -257,3 +269,20 @@ def test_an_ended_override_is_a_change_in_force(world) -> None:
     assert "0.65 -> 0.3" in mine[0].detail
     entry = next(c for c in result.data["changes"] if c["key"] == "detector.min_conf")
     assert entry["in_force_at_capture"] and "ended" in entry["change_note"]
+
+
+def test_a_value_the_older_runs_often_show_is_ordinary(world) -> None:
+    # plc_events is 0 in most runs and 6 in one in ten, all day long: 6 is not a change
+    assert _run_flags(world(plc_now=6)) == []
+    assert ("run.metric.plc_events", "major") in _run_flags(world(plc_now=40))
+
+
+def test_a_fault_inside_the_window_is_not_absorbed_by_it(world) -> None:
+    # retries have been 9 for the last 100 runs (8 h of the 24 h window): the older half
+    # of the window never shows it, so the current 9 still stands out
+    assert ("run.metric.retries", "major") in _run_flags(world(counter_now=9, retries_since=100))
+
+
+def test_a_metric_the_contract_does_not_name_is_judged_too(world) -> None:
+    assert not [f for f in _health_flags(world()) if "battery" in f[0]]
+    assert ("health.battery_pct.low", "major") in _health_flags(world(battery_now=3.0))

@@ -165,7 +165,8 @@ TABLES: Final[dict[str, tuple[str, dict[str, str]]]] = {
             "device_id": "camera or sensor id",
             "ts": "sample time (UTC)",
             "metric": "focus_score, exposure, fps, dropped_frames, resolution_h, "
-            "bitrate_kbps (others are kept and reported without flags)",
+            "bitrate_kbps; any other metric (battery, heartbeat, signal) is judged by its "
+            "relative change",
             "value": "sample value",
         },
     ),
