@@ -58,6 +58,7 @@ class _Signals:
     by_node: dict[str, list[tuple[Flag, str]]] = field(default_factory=lambda: defaultdict(list))
     evaluator: list[tuple[Flag, str]] = field(default_factory=list)
     unknown: list[tuple[Flag, str]] = field(default_factory=list)  # too little record
+    health_clean: set[str] = field(default_factory=set)  # devices examined, nothing flagged
 
     def of(self, node: str, prefix: str, severity: str | None = None) -> list[tuple[Flag, str]]:
         return [
@@ -68,9 +69,12 @@ class _Signals:
 
 
 def _collect(evidence: list[Evidence], lineage: Lineage) -> _Signals:
-    model_nodes = [n for n in lineage.order if lineage.kind(n) == "model"]
+    model = _output_model(lineage, evidence)
     out = _Signals()
     for ev in evidence:
+        before = [f for f in ev.flags if f.relative != "after_capture"]
+        if ev.tool == "get_device_health" and ev.status == "ok" and not before and ev.node:
+            out.health_clean.add(ev.node)
         for flag in ev.flags:
             if flag.relative == "after_capture":
                 continue
@@ -81,8 +85,8 @@ def _collect(evidence: list[Evidence], lineage: Lineage) -> _Signals:
                 out.evaluator.append((flag, ev.id))
                 continue
             node = flag.node or ev.node
-            if node is None and flag.signal.startswith("input.") and model_nodes:
-                node = model_nodes[-1]
+            if node is None and flag.signal.startswith("input."):
+                node = model
             if node in lineage.nodes:
                 out.by_node[node].append((flag, ev.id))
     return out
@@ -103,9 +107,13 @@ def _node_candidates(node: str, kind: str, sig: _Signals) -> list[Candidate]:
     if kind == "sensor" and health:
         out.append(Candidate("sensor_fault", node, 0.9, _ids(health), _details(health)))
     elif kind == "sensor" and own:
-        # the sensor's own measurements are out of line; minor health drift corroborates
+        # the sensor's own measurements are out of line; minor health drift corroborates.
+        # Where its health was examined against the same time of day and is clean, its run
+        # figures (compared with the last 24 h) most likely follow the day, not a fault.
         pairs = own + sig.of(node, "health.", "minor")
         score = 0.85 if len(pairs) > len(own) else 0.7
+        if node in sig.health_clean:
+            score = 0.45
         out.append(Candidate("sensor_fault", node, score, _ids(pairs), _details(pairs)))
     stale = sig.of(node, s.THRESHOLD_STALE, "major")  # major: the decision would have flipped
     if stale:
@@ -122,6 +130,13 @@ def _node_candidates(node: str, kind: str, sig: _Signals) -> list[Candidate]:
     # params that moved with the change show it reached this component; that it took
     # effect is not that it did harm (two in-spec changes may interact downstream)
     params = sig.of(node, s.PARAM_CHANGED) if config_major else []
+    if not config_major and deviation and not version and kind != "sensor":
+        # an in-spec change to this very component, no release, and then it deviates:
+        # the change explains the deviation better than an unexplained regression
+        small = sig.of(node, s.CONFIG_CHANGED, "minor")
+        if small:
+            pairs = small + deviation
+            out.append(Candidate("config_drift", node, 0.7, _ids(pairs), _details(pairs)))
     if config_major:
         score = (0.85 if deviation else 0.75) + (0.03 if params else 0.0)
         pairs = config_major + params + deviation
@@ -424,11 +439,23 @@ def _draft(
     confidence = chosen.score
     if chosen.category == "model_error" and (evaluator is not None or sig.unknown):
         confidence = min(confidence, 0.6)  # a shaky or unknown evaluator must not train
+    suspects = [
+        n
+        for n in sig.by_node
+        if n != chosen.node and sig.of(n, s.VERSION_CHANGED) and sig.of(n, s.RUN_METRIC)
+    ]
     if chosen.category == "model_error" and sig.of(chosen.node or "", s.VERSION_CHANGED):
         # the model was just released: its error may be the release's regression, so the
         # evaluation waits for the release's record rather than training on its mistakes
         confidence = min(confidence, 0.65)
         summary_note = "; the model was released recently, so this is held, not trained"
+    elif chosen.category == "model_error" and suspects:
+        # another component was just released and its runs are unusual (if in spec): the
+        # output may carry its regression, so the evaluation is held rather than trained
+        confidence = min(confidence, 0.65)
+        summary_note = (
+            f"; {suspects[0]} was released recently and behaves unusually, so this is held"
+        )
     else:
         summary_note = ""
     summary = (

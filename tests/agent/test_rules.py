@@ -349,3 +349,73 @@ def test_an_escalation_over_a_doubtful_evaluator_cites_the_doubt():
     v = decide(evidence)
     assert (v.category, v.action.kind) == ("inconclusive", "escalate_human")
     assert v.evidence_ids == [evidence[-1].id]
+
+
+def _health(node: str, flags: list[Flag]) -> Evidence:
+    return Evidence(
+        id="E90",
+        tool="get_device_health",
+        arguments={"device_id": node},
+        status="ok",
+        node=node,
+        finding="",
+        flags=flags,
+    )
+
+
+def test_a_sensors_run_figures_against_clean_seasonal_health_are_not_a_fault():
+    own = ("lens-7", [flag("lens-7", "run.metric.exposure_ms")])
+    # no health examined: the sensor's own figures are out of line, a sensor fault
+    assert decide(bundle(own)).category == "sensor_fault"
+    # its health, compared with the same time of day, is clean before capture (a flag
+    # after capture does not count): the run figures follow the day, the model erred
+    late = flag("lens-7", "health.exposure.high", "minor", relative="after_capture")
+    v = decide([*bundle(own), _health("lens-7", [late])])
+    assert (v.category, v.failing_node) == ("model_error", "yolo")
+    # a health deviation before capture keeps it a sensor fault
+    minor = flag("lens-7", "health.exposure.high", "minor")
+    assert decide([*bundle(own), _health("lens-7", [minor])]).category == "sensor_fault"
+
+
+def test_an_in_spec_change_followed_by_the_components_deviation_is_config_drift():
+    change = flag("norm", "config.changed", "minor")
+    v = decide(bundle(("norm", [change, flag("norm", "run.metric.mean")])))
+    assert (v.category, v.failing_node) == ("config_drift", "norm")
+    # with a release of the component as well, the release is the likelier cause
+    released = [change, flag("norm", "run.metric.mean"), flag("norm", "version.changed")]
+    assert decide(bundle(("norm", released))).category == "data_pipeline_regression"
+
+
+def test_a_model_error_is_placed_at_the_model_the_registry_names():
+    kinds = {"cam": "sensor", "det-a": "model", "det-b": "model", "out": "sink"}
+    lineage = Lineage.from_tool_data(
+        {
+            "nodes": [{"node_id": n, "kind": k, "run_id": f"r-{n}"} for n, k in kinds.items()],
+            "edges": [["cam", "det-a"], ["cam", "det-b"], ["det-a", "out"], ["det-b", "out"]],
+        }
+    )
+
+    def output(component: str | None) -> Evidence:
+        data = {"output_id": "o-1", "model_component": component}
+        return Evidence(
+            id="E1", tool="get_output", arguments={}, status="ok", finding="", data=data
+        )
+
+    reliability = Evidence(
+        id="E2", tool="get_evaluator_reliability", arguments={}, status="ok", finding=""
+    )
+    for named, expected in (("det-a", "det-a"), (None, "det-b"), ("cam", "det-b")):
+        draft = reason_with_rules(
+            EVALUATION, lineage, [output(named), reliability], abstain_margin=0.15
+        )
+        assert (draft.category, draft.failing_node) == ("model_error", expected), named
+
+
+def test_a_model_error_beside_a_fresh_release_that_behaves_unusually_is_held():
+    fresh = [flag("merge", "version.changed", "minor"), flag("merge", "run.metric.lag", "minor")]
+    v = decide(bundle(("merge", fresh)))
+    assert v.category == "model_error" and v.confidence <= 0.65
+    assert "merge was released recently and behaves unusually" in v.summary
+    # a release alone, or an unusual run alone, does not hold it
+    assert decide(bundle(("merge", fresh[:1]))).confidence >= 0.7
+    assert decide(bundle(("merge", fresh[1:]))).confidence >= 0.7

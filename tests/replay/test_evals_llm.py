@@ -60,14 +60,14 @@ def test_llm_verdict_is_schema_valid_and_grounded(folder: Path, vcr: Any, record
 
 
 def test_a_recorded_schema_invalid_answer_is_repaired(record_mode: str):
-    """Incident 004, as the real 270M model answered it: confidence 4.5 is rejected by
+    """Incident 062, as the real 270M model answered it: confidence 1.95 is rejected by
     pydantic, the repair turn carries the validation error, the second answer is valid."""
     if record_mode != "none":
         pytest.skip("replay-only check of an existing recording")
     import vcr as vcrlib
     from cassettes import ReadableYaml
 
-    name = "004_config_drift_s7s_000024"
+    name = "062_defocus_s5m_000007"
     folder = next(c for c in CASES if c.name == name)
     config = {k: v for k, v in shared_vcr_config().items() if k != "allow_playback_repeats"}
     player = vcrlib.VCR(record_mode="none", **config)
@@ -77,7 +77,7 @@ def test_a_recorded_schema_invalid_answer_is_repaired(record_mode: str):
     with player.use_cassette(str(cassette_file), serializer="yaml") as cassette:
         result = run_case(folder, "llm", settings=llm_settings())
         second = cassette.requests[1].body
-    assert cassette.play_count == 2 and b"could not be used" in second and b"4.5" in second
+    assert cassette.play_count == 2 and b"could not be used" in second and b"1.95" in second
     assert result.error is None and result.cost.llm_calls == 2
     # two calls and no third: the repaired answer parsed and was used (grounding may still
     # turn a wrongly located answer into an inconclusive verdict, never into training)
