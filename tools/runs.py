@@ -89,6 +89,21 @@ ORDINARY_SHARE = 0.02
 FINGERPRINT_SQL = "SELECT count(*), max(started_at), min(started_at) FROM runs"
 SIZES_SQL = "SELECT component_id, count(*) FROM runs WHERE metrics IS NOT NULL GROUP BY ALL"
 MAX_CACHED_RUNS = 5_000_000  # ~1 GB of decoded series at most
+# A component released (its version changed) in the RELEASE_WINDOW before a run is compared
+# with what came before: its reference ends at the last run of another version (the known
+# change point), so a regression the release brought is not absorbed by its own runs.
+RELEASE_WINDOW = dt.timedelta(hours=72)
+RELEASES_SQL = """
+    WITH wanted AS (
+        SELECT unnest(?::INTEGER[]) AS i, unnest(?::VARCHAR[]) AS component_id,
+               unnest(?::TIMESTAMP[]) AS lo, unnest(?::TIMESTAMP[]) AS hi,
+               unnest(?::VARCHAR[]) AS version
+    )
+    SELECT w.i, max(r.started_at)
+    FROM runs r JOIN wanted w
+      ON r.component_id = w.component_id AND r.started_at >= w.lo AND r.started_at < w.hi
+    WHERE r.version IS DISTINCT FROM w.version AND r.metrics IS NOT NULL
+    GROUP BY w.i"""
 # The params the same component's latest runs before each run used (param.changed).
 PARAMS_SAMPLE = 50
 PARAMS_MIN_RUNS = 5
@@ -108,11 +123,13 @@ PARAMS_MANY = """
 class GetRunArgs(ToolArgs):
     """One component run: status, version, the params it actually used and its metrics,
     each numeric metric compared with the median/MAD of the same component's runs in the
-    24 h before it (counters as counts; a value that 2% of the older half of those runs
-    reach is ordinary, not a change), and its params with those of the component's
-    latest runs (flags run.metric.<name> when a metric deviates, param.changed when a
-    param differs from the usual value or is new or gone, run.status when the run was not
-    ok). Use it to check whether a lineage node behaved normally for this output."""
+    24 h before it, or, when the component was released in the 72 h before, the 24 h up to
+    its last run of the previous version (counters as counts; a value that 2% of the
+    older half of those runs reach is ordinary, not a change), and its params with those
+    of the component's latest runs (flags run.metric.<name> when a metric deviates,
+    param.changed when a param differs from the usual value or is new or gone, run.status
+    when the run was not ok). Use it to check whether a lineage node behaved normally for
+    this output."""
 
     run_id: str = Field(description="id of the run (the run_id of a lineage node)")
 
@@ -246,15 +263,13 @@ def _metric_baselines(
     that served the same decision (pooled when too few did): from the baseline cache when
     one is lent and holds the component, else from the store (one scan serves every run
     asked about: the sweep asks for a whole lineage)."""
-    windows = [
-        (
-            r["component_id"],
-            to_db(r["started_at"] - dt.timedelta(hours=24)),
-            to_db(r["started_at"] - dt.timedelta(microseconds=1)),
-            r["_served"],
+    windows = []
+    for r in runs:
+        # up to the run itself, or up to the last run before the component's release
+        end = r["_released"] or r["started_at"] - dt.timedelta(microseconds=1)
+        windows.append(
+            (r["component_id"], to_db(end - dt.timedelta(hours=24)), to_db(end), r["_served"])
         )
-        for r in runs
-    ]
     found = _baselines(con, windows)
     pooled = [i for i, (n, _) in enumerate(found) if n < CONDITIONED_MIN and windows[i][3]]
     again = _baselines(con, [(*windows[i][:3], None) for i in pooled])
@@ -377,16 +392,40 @@ def get_runs(con: duckdb.DuckDBPyConnection, many: list[GetRunArgs]) -> list[Too
         for r in fetch_dicts(con, RUNS_BY_ID_SQL, [ids], json_columns=("params", "metrics"))
     }
     found = [rows[i] for i in ids if i in rows]
+    for run, change in zip(found, _releases(con, found), strict=True):
+        run["_released"] = change
     baselines = dict(zip((r["run_id"] for r in found), _metric_baselines(con, found), strict=True))
+    released: dict[str, dt.datetime | None] = {r["run_id"]: r.pop("_released") for r in found}
     for run in found:
         del run["_served"]
     recent = dict(zip((r["run_id"] for r in found), _recent_params(con, found), strict=True))
     return [
-        _run_result(dict(rows[a.run_id]), baselines[a.run_id], recent[a.run_id])
+        _run_result(dict(rows[a.run_id]), baselines[a.run_id], recent[a.run_id], released[a.run_id])
         if a.run_id in rows
         else ToolResult.no_data("get_run", f"no run with run_id '{a.run_id}'")
         for a in many
     ]
+
+
+def _releases(
+    con: duckdb.DuckDBPyConnection, runs: list[dict[str, Any]]
+) -> list[dt.datetime | None]:
+    """For each run, when its component's last run of another version started, if that
+    was within RELEASE_WINDOW before it (None: no release in the window)."""
+    out: list[dt.datetime | None] = [None] * len(runs)
+    known = [(i, r) for i, r in enumerate(runs) if r.get("version") is not None]
+    if not known:
+        return out
+    params = [
+        [i for i, _ in known],
+        [r["component_id"] for _, r in known],
+        [to_db(r["started_at"] - RELEASE_WINDOW) for _, r in known],
+        [to_db(r["started_at"]) for _, r in known],
+        [r["version"] for _, r in known],
+    ]
+    for i, last in con.execute(RELEASES_SQL, params).fetchall():
+        out[i] = from_db(last)
+    return out
 
 
 def _recent_params(
@@ -449,6 +488,7 @@ def _run_result(
     run: dict[str, Any],
     baseline: tuple[int, dict[str, list[float]]],
     recent_params: list[dict[str, Any]],
+    released: dt.datetime | None = None,
 ) -> ToolResult:
     (n_runs, samples), node = baseline, run["component_id"]
     at = jsonable(run["started_at"])
@@ -475,7 +515,10 @@ def _run_result(
         if flag:
             flags.append(flag)
     run["baseline"] = {
-        "window": "same component's runs started in the 24h before this run",
+        "window": "same component's runs started in the 24h before this run"
+        if released is None
+        else "same component's runs in the 24h up to its last run of another version, at "
+        f"{jsonable(released)} (released since)",
         "runs": n_runs,
         "metrics": comparison,
     }

@@ -62,6 +62,7 @@ def _world(
     plc_now: int = 0,
     retries_since: int = 0,
     battery_now: float | None = None,
+    released_since: int = 0,
 ) -> Path:
     con = open_writable(path)
     try:
@@ -108,13 +109,14 @@ def _world(
                     "score": 0.2,
                 }
             )
+            regressed = i >= 299 - released_since and released_since > 0
             metrics = {
                 # a fault that began retries_since runs ago and has lasted since
                 "retries": counter_now if last else (9 if i >= 299 - retries_since else 0),
                 # a zero-inflated counter: mostly 0, a burst of 6 in one run in ten
                 "plc_events": plc_now if last else (6 if i % 10 == 3 else 0),
                 "events_seen": events_now if last else 120,
-                "mean_confidence": 0.8 + 0.01 * math.sin(i),
+                "mean_confidence": (0.5 if regressed else 0.8) + 0.01 * math.sin(i),
             }
             runs.append(
                 {
@@ -135,7 +137,7 @@ def _world(
                     "output_id": oid,
                     "component_id": "detector",
                     "kind": "model",
-                    "version": "v1",
+                    "version": "v2" if regressed else "v1",
                     "started_at": capture,
                     "ended_at": capture + dt.timedelta(seconds=1),
                     "status": "ok",
@@ -286,3 +288,13 @@ def test_a_fault_inside_the_window_is_not_absorbed_by_it(world) -> None:
 def test_a_metric_the_contract_does_not_name_is_judged_too(world) -> None:
     assert not [f for f in _health_flags(world()) if "battery" in f[0]]
     assert ("health.battery_pct.low", "major") in _health_flags(world(battery_now=3.0))
+
+
+def test_a_release_is_compared_with_what_came_before_it(world) -> None:
+    # v2 has run (worse) for the last 200 runs, most of the 24 h window: against its own
+    # runs the drop is ordinary, against the runs before the release it is a regression
+    call = world(released_since=200)
+    result = call("get_run", run_id="out-x/det")
+    assert ("run.metric.mean_confidence", "major") in _run_flags(call)
+    assert "last run of another version" in result.data["baseline"]["window"]
+    assert _run_flags(world()) == []
