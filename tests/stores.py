@@ -34,7 +34,8 @@ out-002  B      T0       defocus: focus_score 0.32 (baseline 0.8) from T0-40min;
 out-003  A      T0-3h    snapshot-api resolution_h 480 / bytes 90000 (vs 1080 / 350000).
                          ev-003 (judge-llm@v7), comment holds ``api_key=sk-...``
 out-004  C      T0       threshold.person 0.5 (global, T0-40d) predates det v3 (T0-9d,
-                         recommended 0.7) -> threshold.stale; policy.night_mode: tenant t02
+                         recommended 0.7) -> threshold.stale, minor: the score 0.72 passes
+                         both, so it would not flip the decision; policy.night_mode: tenant t02
                          set true at T0-2d but the device override false (T0-30d) shadows it;
                          detector.min_box_px tenant t02 16 -> 20 at T0-10h. ev-004 (rev-alice)
 out-005  A      T0       detector.min_box_px site t01-s01 16 -> 96 at T0-6h (in force, change

@@ -313,7 +313,8 @@ def test_a_mention_is_answered_in_its_thread_with_or_without_investigate(slack: 
     assert slack.mention("<@UFOREST> investigate ev-004", ts="100.000001").status_code == 200
     (first,) = slack.api.wait_for(1)
     assert first["thread_ts"] == "100.000001" and first["channel"] == "C1"
-    assert "`threshold_miscalibration`" in first["blocks"][1]["fields"][0]["text"]
+    # out-004: its stale threshold would not flip the decision, the shadowed night mode did
+    assert "`policy_misresolution`" in first["blocks"][1]["fields"][0]["text"]
     slack.mention("<@UFOREST>  ev-006", ts="200.000001", thread_ts="150.000001")
     second = slack.api.wait_for(1, where=lambda b: b["thread_ts"] == "150.000001")
     assert second[0]["blocks"][0]["text"]["text"].endswith("ev-006")
