@@ -59,6 +59,7 @@ class _Signals:
     evaluator: list[tuple[Flag, str]] = field(default_factory=list)
     unknown: list[tuple[Flag, str]] = field(default_factory=list)  # too little record
     health_clean: set[str] = field(default_factory=set)  # devices examined, nothing flagged
+    model: str | None = None  # the model node that made the output's decision
 
     def of(self, node: str, prefix: str, severity: str | None = None) -> list[tuple[Flag, str]]:
         return [
@@ -69,12 +70,11 @@ class _Signals:
 
 
 def _collect(evidence: list[Evidence], lineage: Lineage) -> _Signals:
-    model = _output_model(lineage, evidence)
-    out = _Signals()
+    out = _Signals(model=_output_model(lineage, evidence))
     for ev in evidence:
-        before = [f for f in ev.flags if f.relative != "after_capture"]
-        if ev.tool == "get_device_health" and ev.status == "ok" and not before and ev.node:
-            out.health_clean.add(ev.node)
+        examined = ev.tool == "get_device_health" and ev.status == "ok" and ev.node
+        if examined and all(f.relative == "after_capture" for f in ev.flags):
+            out.health_clean.add(str(ev.node))
         for flag in ev.flags:
             if flag.relative == "after_capture":
                 continue
@@ -86,7 +86,7 @@ def _collect(evidence: list[Evidence], lineage: Lineage) -> _Signals:
                 continue
             node = flag.node or ev.node
             if node is None and flag.signal.startswith("input."):
-                node = model
+                node = out.model
             if node in lineage.nodes:
                 out.by_node[node].append((flag, ev.id))
     return out
@@ -212,8 +212,8 @@ def _output_model(lineage: Lineage, evidence: list[Evidence]) -> str | None:
     return model_nodes[-1] if model_nodes else None
 
 
-def _model_error(lineage: Lineage, evidence: list[Evidence], sig: _Signals) -> Candidate:
-    node = _output_model(lineage, evidence)
+def _model_error(evidence: list[Evidence], sig: _Signals) -> Candidate:
+    node = sig.model
     reliability = [e for e in evidence if e.tool == "get_evaluator_reliability"]
     failed = [e for e in evidence if e.status == "error"]
     minors = sum(len(v) for v in sig.by_node.values())
@@ -280,7 +280,7 @@ def reason_with_rules(
     cands += _interaction(lineage, sig)
     chosen, others = _choose(cands, lineage, abstain_margin)
     evaluator = _evaluator(sig)
-    model = _model_error(lineage, evidence, sig)
+    model = _model_error(evidence, sig)
     if chosen is None and others:  # two unrelated sufficient causes too close to call
         return _draft_abstain(evaluation, lineage, evidence, cands, others, evaluator, model)
     # a doubtful claim outweighs a change with no visible effect: such a change explains
@@ -442,14 +442,17 @@ def _draft(
     suspects = [
         n
         for n in sig.by_node
-        if n != chosen.node and sig.of(n, s.VERSION_CHANGED) and sig.of(n, s.RUN_METRIC)
+        if chosen.category == "model_error"
+        and n != chosen.node
+        and sig.of(n, s.VERSION_CHANGED)
+        and sig.of(n, s.RUN_METRIC)
     ]
     if chosen.category == "model_error" and sig.of(chosen.node or "", s.VERSION_CHANGED):
         # the model was just released: its error may be the release's regression, so the
         # evaluation waits for the release's record rather than training on its mistakes
         confidence = min(confidence, 0.65)
         summary_note = "; the model was released recently, so this is held, not trained"
-    elif chosen.category == "model_error" and suspects:
+    elif suspects:
         # another component was just released and its runs are unusual (if in spec): the
         # output may carry its regression, so the evaluation is held rather than trained
         confidence = min(confidence, 0.65)

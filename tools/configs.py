@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 import duckdb
 from pydantic import Field
@@ -84,7 +84,7 @@ def _chain_versions(
     return by_key
 
 
-def _numeric(value: Any) -> bool:
+def _numeric(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -189,7 +189,7 @@ def _replay_threshold(
     score is the output's (the one its decision was made on), else the threshold run's own
     ``score`` metric."""
     metric = (run.get("metrics") or {}).get("score")
-    if score is None and isinstance(metric, int | float) and not isinstance(metric, bool):
+    if score is None and _numeric(metric):
         score = float(metric)
     if score is None:
         return False, "no score to replay the decision with"

@@ -257,16 +257,18 @@ def baseline_cache(cache: BaselineCache | None) -> Iterator[None]:
 
 
 def _metric_baselines(
-    con: duckdb.DuckDBPyConnection, runs: list[dict[str, Any]]
+    con: duckdb.DuckDBPyConnection,
+    runs: list[dict[str, Any]],
+    releases: list[dt.datetime | None],
 ) -> list[tuple[int, dict[str, list[float]]]]:
     """For each run, (sample size, numeric metric values) of its component's recent runs
     that served the same decision (pooled when too few did): from the baseline cache when
     one is lent and holds the component, else from the store (one scan serves every run
     asked about: the sweep asks for a whole lineage)."""
     windows = []
-    for r in runs:
+    for r, released in zip(runs, releases, strict=True):
         # up to the run itself, or up to the last run before the component's release
-        end = r["_released"] or r["started_at"] - dt.timedelta(microseconds=1)
+        end = released or r["started_at"] - dt.timedelta(microseconds=1)
         windows.append(
             (r["component_id"], to_db(end - dt.timedelta(hours=24)), to_db(end), r["_served"])
         )
@@ -392,10 +394,10 @@ def get_runs(con: duckdb.DuckDBPyConnection, many: list[GetRunArgs]) -> list[Too
         for r in fetch_dicts(con, RUNS_BY_ID_SQL, [ids], json_columns=("params", "metrics"))
     }
     found = [rows[i] for i in ids if i in rows]
-    for run, change in zip(found, _releases(con, found), strict=True):
-        run["_released"] = change
-    baselines = dict(zip((r["run_id"] for r in found), _metric_baselines(con, found), strict=True))
-    released: dict[str, dt.datetime | None] = {r["run_id"]: r.pop("_released") for r in found}
+    changes = _releases(con, found)
+    released = dict(zip((r["run_id"] for r in found), changes, strict=True))
+    samples = _metric_baselines(con, found, changes)
+    baselines = dict(zip((r["run_id"] for r in found), samples, strict=True))
     for run in found:
         del run["_served"]
     recent = dict(zip((r["run_id"] for r in found), _recent_params(con, found), strict=True))

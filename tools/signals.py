@@ -56,15 +56,6 @@ from __future__ import annotations
 
 from typing import Final
 
-HEALTH_METRICS: Final = (
-    "focus_score",
-    "exposure",
-    "fps",
-    "dropped_frames",
-    "resolution_h",
-    "bitrate_kbps",
-)
-
 RUN_STATUS: Final = "run.status"
 RUN_METRIC: Final = "run.metric"
 LOG_ERROR: Final = "log.error"
