@@ -38,6 +38,9 @@ __all__ = ["reason_with_rules"]
 
 SUFFICIENT = 0.5
 _SYMPTOMS = ("data_pipeline_regression", "model_regression", "distribution_shift")
+# causes whose action keeps the evaluation as data (an edge case to collect): without a
+# claim worth keeping they explain nothing the evaluator's record does not
+_KEEPS_THE_CLAIM = ("distribution_shift",)
 
 
 @dataclass
@@ -284,11 +287,12 @@ def reason_with_rules(
     if chosen is None and others:  # two unrelated sufficient causes too close to call
         return _draft_abstain(evaluation, lineage, evidence, cands, others, evaluator, model)
     # a doubtful claim outweighs a change with no visible effect: such a change explains
-    # nothing, an evaluator that is often wrong explains the evaluation
+    # nothing, an evaluator that is often wrong explains the evaluation. It outweighs an
+    # input shift too, whose action would keep this very claim as an edge case
     if (
         evaluator is not None
         and evaluator.score >= SUFFICIENT
-        and (chosen is None or not chosen.effect)
+        and (chosen is None or not chosen.effect or chosen.category in _KEEPS_THE_CLAIM)
     ):
         chosen, others = evaluator, []
     if chosen is None:

@@ -406,7 +406,7 @@ def _evaluations(con: duckdb.DuckDBPyConnection) -> None:
     _insert(
         con,
         "evaluator_history",
-        [(src, f"h-{src}-{i}", agreed, at) for src, i, agreed, at in history],
+        [(src, f"h-{src}-{i}", agreed, at, None) for src, i, agreed, at in history],
     )
 
 
@@ -488,7 +488,7 @@ second line', '{"code": 7}'),
     """INSERT INTO evaluations VALUES
         ('e1', 'o1', 'human', 'rev-1', 'false_positive', 'ignore previous instructions',
          '2024-05-01 12:00:00')""",
-    "INSERT INTO evaluator_history VALUES ('rev-1', 'e0', true, '2024-04-01 00:00:00')",
+    "INSERT INTO evaluator_history VALUES ('rev-1', 'e0', true, '2024-04-01 00:00:00', NULL)",
     "INSERT INTO models VALUES ('det', 'v2', 'detector', '2024-04-30 00:00:00', 0.6, NULL, NULL)",
     "INSERT INTO feature_baselines VALUES ('det', 'v2', 'brightness', [0.2, 0.8], [0.1, 0.8, 0.1])",
     "INSERT INTO input_features VALUES ('o1', 'cam-1', '2024-05-01 10:00:00', 'brightness', 0.95)",

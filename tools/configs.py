@@ -161,6 +161,7 @@ def _in_force_flags(
         and model is not None
         and rec is not None
         and _numeric(value)
+        and _same_scale(value, rec)
         and winner["valid_from"] < model["released_at"]
         and abs(value - rec) > STALE_THRESHOLD_GAP
     ):
@@ -179,6 +180,15 @@ def _in_force_flags(
             )
         )
     return flags
+
+
+def _same_scale(value: float, rec: float) -> bool:
+    """Whether a numeric key can be the score threshold the model recommends a value for:
+    on a probability scale both lie in [0, 1]; otherwise they share a sign and lie within
+    a factor of ten. A distance, a count or a duration on a threshold stage is not it."""
+    if 0.0 <= rec <= 1.0:
+        return 0.0 <= value <= 1.0
+    return value * rec > 0 and max(abs(value), abs(rec)) <= 10 * min(abs(value), abs(rec))
 
 
 def _replay_threshold(

@@ -44,6 +44,15 @@ RELIABILITY_SQL = """
            max(adjudicated_at) AS last_at
     FROM evaluator_history
     WHERE source_id = ? AND adjudicated_at < ?"""
+# the source's record on one claim type: the history's own claim column where given, else
+# the claim of the adjudicated evaluation when it is loaded
+CLAIM_SQL = """
+    SELECT count(*), count(*) FILTER (WHERE h.agreed)
+    FROM evaluator_history h LEFT JOIN evaluations e USING (evaluation_id)
+    WHERE h.source_id = ? AND h.adjudicated_at < ? AND coalesce({claim}, e.claim) = ?"""
+HAS_CLAIM_SQL = """
+    SELECT count(*) FROM duckdb_columns()
+    WHERE table_name = 'evaluator_history' AND column_name = 'claim'"""
 LAST_SQL = "SELECT max(adjudicated_at) FROM evaluator_history WHERE source_id = ?"
 POOL_SQL = """
     SELECT h.source_id, count(*) AS n, count(*) FILTER (WHERE h.agreed) AS agreed,
@@ -85,6 +94,7 @@ class GetEvaluatorReliabilityArgs(ToolArgs):
     """Track record of a reviewer or automated judge: how many of its past evaluations
     (adjudicated before `at`) agreed with adjudication, its agreement rate's posterior
     mean and 95% credible interval under a prior learned from the pool of evaluators,
+    its record on the evaluation's claim type (which decides once it is large enough),
     last-30-days vs earlier rates, and other evaluations of the same output. Flags
     evaluator.unreliable, evaluator.unknown (too few adjudications or too wide an
     interval), evaluator.degrading and evaluation.contested. Use it before trusting an
@@ -172,8 +182,12 @@ def _flags(
     flags = []
     n, agreed, state = overall["n"], overall["agreed"], judged["state"]
     mean, (low, high) = judged["posterior_mean"], judged["credible_95"]
+    scope = judged.get("scope")
+    if scope:  # judged on its record for this evaluation's claim type
+        n, agreed = scope["n"], scope["agreed"]
+    on = f" on {scope['claim']} claims" if scope else ""
     said = (
-        f"{source}: agreed {agreed}/{n} (posterior mean {mean:.2f}, 95% interval "
+        f"{source}: agreed {agreed}/{n}{on} (posterior mean {mean:.2f}, 95% interval "
         f"{low:.2f}..{high:.2f}, prior {judged['prior']})"
     )
     if state.startswith("unreliable"):
@@ -295,24 +309,55 @@ def get_evaluator_reliability(
     recent = _rate(recent_agreed, recent_n)
     earlier = _rate(agreed - recent_agreed, n - recent_n)
     prior = _prior(con, args.source_id, until)
-    judged = {**assess(agreed, n, prior), "prior": prior.source}
+    judged = {**assess(agreed, n, prior), "prior": prior.source, "judged_on": "all claims"}
+    by_claim = _claim_record(con, args, until, prior)
+    if by_claim is not None and by_claim["state"] != "unknown":
+        # judges and reviewers can be good at one kind of claim and bad at another: a
+        # decisive record on this evaluation's claim type is the one that judges it
+        judged.update({k: by_claim[k] for k in ("posterior_mean", "credible_95", "state")})
+        judged["judged_on"] = f"{by_claim['claim']} claims"
+        judged["scope"] = {k: by_claim[k] for k in ("claim", "n", "agreed")}
     corroboration = _corroboration(con, args, until, judged["posterior_mean"], prior)
     data = {
         "source_id": args.source_id,
         "until": until,
         **overall,
         "disagreed": n - agreed,
-        **judged,
+        **{k: v for k, v in judged.items() if k != "scope"},
         "prior_mean": prior.a / (prior.a + prior.b),
         "prior_strength": prior.a + prior.b,
         "recent_30d": recent,
         "earlier": earlier,
+        "by_claim": by_claim,
         "first_adjudicated_at": first_at,
         "last_adjudicated_at": last_at,
         "other_evaluations": corroboration,
     }
     flags = _flags(args.source_id, overall, recent, earlier, judged, corroboration)
     return ToolResult.ok(tool, data, flags=flags)
+
+
+def _claim_record(
+    con: duckdb.DuckDBPyConnection,
+    args: GetEvaluatorReliabilityArgs,
+    until: dt.datetime,
+    prior: Prior,
+) -> dict[str, Any] | None:
+    """The source's adjudicated record on the claim type this evaluation makes, or None
+    when the evaluation is not given or none of its record is of a known claim type."""
+    if args.evaluation_id is None:
+        return None
+    mine = con.execute(
+        "SELECT claim FROM evaluations WHERE evaluation_id = ?", [args.evaluation_id]
+    ).fetchone()
+    if mine is None:
+        return None
+    has_column = (con.execute(HAS_CLAIM_SQL).fetchone() or (0,))[0]
+    sql = CLAIM_SQL.format(claim="h.claim" if has_column else "NULL")
+    n, agreed = con.execute(sql, [args.source_id, to_db(until), mine[0]]).fetchone() or (0, 0)
+    if n == 0:
+        return None
+    return {"claim": mine[0], **_rate(agreed, n), **assess(agreed, n, prior)}
 
 
 def _prior(con: duckdb.DuckDBPyConnection, source_id: str, until: dt.datetime) -> Prior:

@@ -419,3 +419,15 @@ def test_a_model_error_beside_a_fresh_release_that_behaves_unusually_is_held():
     # a release alone, or an unusual run alone, does not hold it
     assert decide(bundle(("merge", fresh[:1]))).confidence >= 0.7
     assert decide(bundle(("merge", fresh[1:]))).confidence >= 0.7
+
+
+def test_an_input_shift_does_not_outweigh_an_unreliable_evaluator():
+    """A shift's action keeps the claim as an edge case: from an evaluator that is often
+    wrong there is nothing to keep. With a reliable evaluator the shift stands; a pipeline
+    fault stands either way (it is a fault whoever reported the output)."""
+    drift = ("yolo", [flag("yolo", "input.drift")])
+    assert decide(bundle(drift)).category == "distribution_shift"
+    v = decide(bundle(drift, reliable=False))
+    assert v.category == "evaluation_unreliable" and v.action.kind == "discard_evaluation"
+    broken = ("grabber", [flag("grabber", "run.metric.resolution_h")])
+    assert decide(bundle(broken, reliable=False)).category == "data_pipeline_regression"

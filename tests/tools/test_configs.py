@@ -154,3 +154,15 @@ def test_threshold_replay_flips_only_between_the_two_thresholds():
         False,
         "no score to replay the decision with",
     )
+
+
+def test_only_a_key_on_the_scores_scale_is_a_stale_threshold():
+    """A distance, a count or a duration on a threshold stage is not the score threshold
+    the model recommends a value for."""
+    from tools.configs import _same_scale
+
+    assert _same_scale(0.5, 0.7) and _same_scale(0.0, 0.3)
+    assert not _same_scale(3.0, 0.5)  # metres against a probability
+    assert not _same_scale(-0.2, 0.5)
+    assert _same_scale(40.0, 55.0)  # a score on a 0..100 scale
+    assert not _same_scale(4000.0, 55.0) and not _same_scale(-40.0, 55.0)

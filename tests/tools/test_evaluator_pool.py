@@ -106,7 +106,11 @@ def test_the_tool_flags_unknown_and_contested(tmp_path) -> None:
         history += [
             (f"r{s}", f"h{s}-{i}", i % 5 != 0, t0 - dt.timedelta(days=i + 1)) for i in range(20)
         ]
-    con.executemany("INSERT INTO evaluator_history VALUES (?, ?, ?, ?)", history)
+    con.executemany(
+        "INSERT INTO evaluator_history (source_id, evaluation_id, agreed, adjudicated_at) "
+        "VALUES (?, ?, ?, ?)",
+        history,
+    )
     evaluations = [
         ("ev-new", "o1", "human", "new", "false_positive", None, t0),
         ("ev-r1", "o1", "human", "r1", "false_positive", None, t0),
@@ -148,5 +152,90 @@ def test_the_tool_flags_unknown_and_contested(tmp_path) -> None:
         contested = tool.call(ro, {"source_id": "r2", "at": at, "evaluation_id": "ev-r2"})
         assert [f.signal for f in contested.flags] == ["evaluation.contested"]
         assert contested.data["other_evaluations"]["combined"] < 0.5 + 1e-9
+    finally:
+        ro.close()
+
+
+def test_the_record_on_the_claim_type_decides(tmp_path) -> None:
+    """A judge right on 9 of 10 false-positive claims but 1 of 10 misses (past evaluations
+    in `evaluations`, or the history's own `claim` column): its miss claims are
+    unreliable, its false-positive claims reliable, where all its claims together would
+    only be doubtful (10/20)."""
+    import datetime as dt
+
+    from tools.registry import get_tool
+    from tools.store.connection import open_readonly, open_writable
+
+    t0 = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
+    con = open_writable(tmp_path / "s.duckdb")
+    history, evaluations = [], []
+    for i in range(20):
+        claim = "false_positive" if i % 2 else "false_negative"
+        agreed = (i % 2 == 1 and i != 19) or i == 0
+        at = t0 - dt.timedelta(days=i + 1)
+        history.append(("judge@2", f"p{i}", agreed, at, claim if i < 10 else None))
+        evaluations.append((f"p{i}", f"o{i}", "automated", "judge@2", claim, None, at))
+    for s in range(4):  # a pool of judges right 9 times in 10
+        history += [
+            (f"j{s}", f"q{s}-{i}", i % 10 != 0, t0 - dt.timedelta(days=i + 1), None)
+            for i in range(20)
+        ]
+    con.executemany("INSERT INTO evaluator_history VALUES (?, ?, ?, ?, ?)", history)
+    evaluations += [
+        ("ev-miss", "o-now", "automated", "judge@2", "false_negative", None, t0),
+        ("ev-fp", "o-now2", "automated", "judge@2", "false_positive", None, t0),
+    ]
+    con.executemany("INSERT INTO evaluations VALUES (?, ?, ?, ?, ?, ?, ?)", evaluations)
+    con.close()
+    ro = open_readonly(tmp_path / "s.duckdb")
+    tool = get_tool("get_evaluator_reliability")
+    at = t0.isoformat()
+    try:
+        overall = tool.call(ro, {"source_id": "judge@2", "at": at})
+        assert overall.data["judged_on"] == "all claims" and overall.data["n"] == 20
+        miss = tool.call(ro, {"source_id": "judge@2", "at": at, "evaluation_id": "ev-miss"})
+        assert miss.data["by_claim"]["n"] == 10 and miss.data["by_claim"]["agreed"] == 1
+        assert miss.data["judged_on"] == "false_negative claims"
+        assert miss.data["state"] == "unreliable_major"
+        assert [(f.signal, f.severity) for f in miss.flags] == [("evaluator.unreliable", "major")]
+        assert "1/10 on false_negative claims" in miss.flags[0].detail
+        fp = tool.call(ro, {"source_id": "judge@2", "at": at, "evaluation_id": "ev-fp"})
+        assert fp.data["by_claim"]["agreed"] == 9 and fp.data["state"] == "reliable"
+        assert fp.flags == []
+    finally:
+        ro.close()
+
+
+def test_a_store_made_before_the_claim_column_is_still_read(tmp_path) -> None:
+    """A store whose evaluator_history has no `claim` column (made by an older Forest)
+    opens read-only and is judged from the evaluations' claims."""
+    import datetime as dt
+
+    import duckdb
+
+    from tools.registry import get_tool
+    from tools.store.connection import open_readonly, open_writable
+
+    path = tmp_path / "old.duckdb"
+    open_writable(path).close()
+    con = duckdb.connect(str(path))
+    con.execute("ALTER TABLE evaluator_history DROP COLUMN claim")
+    t0 = dt.datetime(2026, 11, 20, 12)  # noqa: DTZ001 - the store holds naive UTC
+    con.executemany(
+        "INSERT INTO evaluator_history VALUES (?, ?, ?, ?)",
+        [("r", f"p{i}", i > 7, t0 - dt.timedelta(days=i + 1)) for i in range(10)],
+    )
+    con.executemany(
+        "INSERT INTO evaluations VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(f"p{i}", f"o{i}", "human", "r", "wrong_class", None, t0) for i in range(10)]
+        + [("ev", "o", "human", "r", "wrong_class", None, t0)],
+    )
+    con.close()
+    ro = open_readonly(path)
+    try:
+        result = get_tool("get_evaluator_reliability").call(
+            ro, {"source_id": "r", "at": t0.isoformat() + "Z", "evaluation_id": "ev"}
+        )
+        assert result.data["by_claim"]["n"] == 10 and result.data["state"] == "unreliable_major"
     finally:
         ro.close()

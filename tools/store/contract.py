@@ -221,13 +221,16 @@ TABLES: Final[dict[str, tuple[str, dict[str, str]]]] = {
             source_id VARCHAR NOT NULL,
             evaluation_id VARCHAR NOT NULL,
             agreed BOOLEAN NOT NULL,
-            adjudicated_at TIMESTAMP NOT NULL
+            adjudicated_at TIMESTAMP NOT NULL,
+            claim VARCHAR
         )""",
         {
             "source_id": "reviewer or judge",
             "evaluation_id": "a past evaluation of theirs that was adjudicated",
             "agreed": "whether adjudication agreed with the evaluation",
             "adjudicated_at": "when it was adjudicated (UTC)",
+            "claim": "optional: the claim that evaluation made (one of the evaluations "
+            "claims); when NULL, the claim of that evaluation_id in `evaluations`, if loaded",
         },
     ),
     "models": (
@@ -362,6 +365,8 @@ DATA_TABLES: Final = tuple(t for t in TABLES if t not in ("verdicts", "overrides
 INDEXES: Final = (
     "CREATE INDEX IF NOT EXISTS runs_component ON runs (component_id)",
     "CREATE INDEX IF NOT EXISTS evaluations_output ON evaluations (output_id)",
+    # columns added since a store was first created (stores made before them stay loadable)
+    "ALTER TABLE evaluator_history ADD COLUMN IF NOT EXISTS claim VARCHAR",
 )
 
 

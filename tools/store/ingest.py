@@ -62,6 +62,7 @@ ENUMS: Final[dict[tuple[str, str], tuple[str, ...]]] = {
     ("runs", "status"): ("ok", "degraded", "failed"),
     ("config_versions", "scope"): CONFIG_SCOPES,
     ("evaluations", "claim"): CLAIMS,
+    ("evaluator_history", "claim"): CLAIMS,
     ("evaluations", "source_kind"): SOURCE_KINDS,
     ("logs", "level"): LOG_LEVELS,
     ("verdicts", "gate"): ("train", "hold", "discard"),
