@@ -158,6 +158,12 @@ def _node_candidates(node: str, kind: str, sig: _Signals) -> list[Candidate]:
         regressed = kind == "model" and bool(version and deviation)
         category: Category = "model_regression" if regressed else "data_pipeline_regression"
         out.append(Candidate(category, node, min(score, 0.95), _ids(pairs), _details(pairs)))
+    behaved = sig.of(node, s.RELEASE_BEHAVIOUR_CHANGED, "major")
+    if kind == "model" and version and behaved and not deviation:
+        # this run is not out of line, but the release changed what the model measures
+        # across its runs: an error of the new version is more likely the release's
+        pairs = version + behaved
+        out.append(Candidate("model_regression", node, 0.75, _ids(pairs), _details(pairs)))
     if kind == "model":
         ood = sig.of(node, s.INPUT_OOD, "major")
         drift = sig.of(node, s.INPUT_DRIFT, "major")
@@ -449,7 +455,7 @@ def _draft(
         if chosen.category == "model_error"
         and n != chosen.node
         and sig.of(n, s.VERSION_CHANGED)
-        and sig.of(n, s.RUN_METRIC)
+        and (sig.of(n, s.RUN_METRIC) or sig.of(n, s.RELEASE_BEHAVIOUR_CHANGED))
     ]
     if chosen.category == "model_error" and sig.of(chosen.node or "", s.VERSION_CHANGED):
         # the model was just released: its error may be the release's regression, so the

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import math
+import statistics
 from typing import Any
 
 import duckdb
@@ -30,6 +33,18 @@ VERSIONS_SQL = """
 
 
 _SLACK = dt.timedelta(hours=1)  # runs start shortly after their output's capture
+
+# The runs of a released component on either side of its release, for the before/after
+# comparison of what it measures (every device: a release changes the component fleet-wide).
+RELEASE_RUNS_SQL = """
+    SELECT version, started_at, metrics FROM runs
+    WHERE component_id = ? AND list_contains(?::VARCHAR[], version)
+      AND started_at >= ? AND started_at <= ?
+    ORDER BY started_at DESC LIMIT 4000"""
+RELEASE_LOOKBACK = dt.timedelta(hours=72)  # how far before the release its runs are read
+RELEASE_MIN_RUNS = 20  # runs on each side, at matching hours of the day
+RELEASE_Z = 5.0  # rank-sum z beyond which the release changed a metric's distribution
+RELEASE_SHIFT = 0.1  # ... and moved its median by at least this fraction
 
 
 class GetComponentChangesArgs(ToolArgs):
@@ -72,6 +87,94 @@ def _component(
         ],
         **({"model": model} if model is not None else {}),
     }
+
+
+def _rank_z(before: list[float], after: list[float]) -> float:
+    """Mann-Whitney rank-sum z of ``after`` against ``before`` (ties averaged, normal
+    approximation with the tie correction); positive when ``after`` is larger."""
+    pooled = sorted([(v, 0) for v in before] + [(v, 1) for v in after])
+    ranks = [0.0] * len(pooled)
+    ties = 0.0
+    i = 0
+    while i < len(pooled):
+        j = i
+        while j + 1 < len(pooled) and pooled[j + 1][0] == pooled[i][0]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[k] = (i + j) / 2 + 1
+        t = j - i + 1
+        ties += t**3 - t
+        i = j + 1
+    n0, n1 = len(before), len(after)
+    n = n0 + n1
+    u = sum(r for r, (_, side) in zip(ranks, pooled, strict=True) if side) - n1 * (n1 + 1) / 2
+    var = n0 * n1 / 12 * ((n + 1) - ties / (n * (n - 1)))
+    return 0.0 if var <= 0 else (u - n0 * n1 / 2) / math.sqrt(var)
+
+
+def _release_effect(
+    con: duckdb.DuckDBPyConnection, entry: dict[str, Any], horizon: dt.datetime
+) -> list[dict[str, Any]]:
+    """How the runs of the new version differ from the previous version's, metric by
+    metric, at the same hours of the day (so a release at dawn is not compared with the
+    night before it): median before and after and the rank-sum z."""
+    since = entry["changed_at"] - RELEASE_LOOKBACK
+    rows = con.execute(
+        RELEASE_RUNS_SQL,
+        [
+            entry["node_id"],
+            [entry["version"], entry["previous_version"]],
+            to_db(since),
+            to_db(horizon),
+        ],
+    ).fetchall()
+    changed_at = entry["changed_at"]
+    new = [(from_db(at), m) for v, at, m in rows if v == entry["version"]]
+    hours = {at.hour for at, _ in new if at >= changed_at}
+    old = [
+        (from_db(at), m)
+        for v, at, m in rows
+        if v == entry["previous_version"] and from_db(at) < changed_at
+    ]
+    old = [(at, m) for at, m in old if at.hour in hours]
+    new = [(at, m) for at, m in new if at >= changed_at]
+    effects = []
+    for name in sorted({k for _, m in new for k in _numbers(m)}):
+        after = [x for _, m in new if (x := _numbers(m).get(name)) is not None]
+        before = [x for _, m in old if (x := _numbers(m).get(name)) is not None]
+        if min(len(after), len(before)) < RELEASE_MIN_RUNS:
+            continue
+        med0, med1 = statistics.median(before), statistics.median(after)
+        effects.append(
+            {
+                "metric": name,
+                "runs_before": len(before),
+                "runs_after": len(after),
+                "median_before": med0,
+                "median_after": med1,
+                "z": round(_rank_z(before, after), 2),
+            }
+        )
+    return effects
+
+
+def _numbers(metrics: Any) -> dict[str, float]:
+    if isinstance(metrics, str):
+        metrics = json.loads(metrics)
+    if not isinstance(metrics, dict):
+        return {}
+    return {
+        k: float(v)
+        for k, v in metrics.items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    }
+
+
+def _changed_behaviour(effect: dict[str, Any]) -> bool:
+    med0, med1 = effect["median_before"], effect["median_after"]
+    scale = max(abs(med0), abs(med1))
+    shift = abs(med1 - med0) / scale if scale else 0.0
+    return abs(effect["z"]) >= RELEASE_Z and shift >= RELEASE_SHIFT
 
 
 def _serves(run: dict[str, Any], model: dict[str, Any] | None) -> bool:
@@ -129,6 +232,27 @@ def get_component_changes(
                     f"{entry['version']} at {jsonable(entry['changed_at'])}",
                 )
             )
+        if entry["changed"] and entry["previous_version"]:
+            entry["release_effect"] = _release_effect(con, entry, horizon)
+            moved = [e for e in entry["release_effect"] if _changed_behaviour(e)]
+            if moved:
+                flags.append(
+                    Flag(
+                        node=entry["node_id"],
+                        signal=signals.RELEASE_BEHAVIOUR_CHANGED,
+                        severity="major",
+                        at=jsonable(entry["changed_at"]),
+                        relative=relative_to(entry["changed_at"], horizon),
+                        detail=f"{entry['node_id']} {entry['version']} vs "
+                        f"{entry['previous_version']} at the same hours: "
+                        + "; ".join(
+                            f"{e['metric']} median {e['median_before']:g} -> "
+                            f"{e['median_after']:g} (rank-sum z {e['z']:+.1f}, "
+                            f"{e['runs_before']} vs {e['runs_after']} runs)"
+                            for e in moved[:3]
+                        ),
+                    )
+                )
     data = {
         "output_id": args.output_id,
         "since": since,

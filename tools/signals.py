@@ -17,6 +17,10 @@ log.error / log.warn           search_logs                  ERROR / WARN lines i
                                                             output's lineage runs
 version.changed                get_component_changes        a component's version changed
                                                             in the window before capture
+release.behaviour_changed      get_component_changes        the new version's runs measure
+                                                            differently from the previous
+                                                            version's at the same hours
+                                                            (rank-sum test, median shift)
 config.changed                 get_config_history           a key in force for the output
                                                             changed in the window (major
                                                             when the change is large)
@@ -61,6 +65,7 @@ RUN_METRIC: Final = "run.metric"
 LOG_ERROR: Final = "log.error"
 LOG_WARN: Final = "log.warn"
 VERSION_CHANGED: Final = "version.changed"
+RELEASE_BEHAVIOUR_CHANGED: Final = "release.behaviour_changed"
 CONFIG_CHANGED: Final = "config.changed"
 CONFIG_PRECEDENCE_MISMATCH: Final = "config.precedence_mismatch"
 CONFIG_SHADOWED_RECENT_CHANGE: Final = "config.shadowed_recent_change"

@@ -431,3 +431,20 @@ def test_an_input_shift_does_not_outweigh_an_unreliable_evaluator():
     assert v.category == "evaluation_unreliable" and v.action.kind == "discard_evaluation"
     broken = ("grabber", [flag("grabber", "run.metric.resolution_h")])
     assert decide(bundle(broken, reliable=False)).category == "data_pipeline_regression"
+
+
+def test_a_release_that_changed_what_the_model_measures_is_a_regression():
+    """No run of the output is out of line, but the new model version's runs measure
+    differently from the previous version's: the error is the release's, roll it back.
+    The same change on another component holds a model error instead of training it."""
+    released = [flag("yolo", "version.changed", "minor"), flag("yolo", "release.behaviour_changed")]
+    v = decide(bundle(("yolo", released)))
+    assert (v.category, v.failing_node, v.action.kind) == (
+        "model_regression",
+        "yolo",
+        "rollback_model",
+    )
+    assert decide(bundle(("yolo", released[:1]))).category == "model_error"
+    norm = [flag("norm", "version.changed", "minor"), flag("norm", "release.behaviour_changed")]
+    held = decide(bundle(("norm", norm)))
+    assert held.category == "model_error" and held.confidence <= 0.65

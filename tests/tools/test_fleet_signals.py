@@ -25,6 +25,7 @@ from tools.store.connection import open_readonly, open_writable
 from tools.store.contract import columns
 
 T0 = dt.datetime(2026, 11, 20, 2, 0, tzinfo=dt.UTC)  # capture: 02:00 UTC, night there
+RUNS = 600  # detector runs, one every 5 minutes up to T0 (50 h)
 SITE = "site-1"
 CAMS = ("cam-out", "peer-1", "peer-2")
 
@@ -63,6 +64,7 @@ def _world(
     retries_since: int = 0,
     battery_now: float | None = None,
     released_since: int = 0,
+    released_clean: int = 0,
 ) -> Path:
     con = open_writable(path)
     try:
@@ -91,9 +93,9 @@ def _world(
                 ts += dt.timedelta(minutes=5)
         _insert(con, "device_health", health)
         runs, outputs = [], []
-        for i in range(300):  # one output every 5 minutes before T0, then the featured one
-            at = T0 - dt.timedelta(minutes=5 * (300 - i))
-            last = i == 299
+        for i in range(RUNS):  # one output every 5 minutes before T0, then the featured one
+            at = T0 - dt.timedelta(minutes=5 * (RUNS - i))
+            last = i == RUNS - 1
             oid = "out-x" if last else f"bg-{i}"
             capture = T0 if last else at
             outputs.append(
@@ -109,14 +111,18 @@ def _world(
                     "score": 0.2,
                 }
             )
-            regressed = i >= 299 - released_since and released_since > 0
+            regressed = i >= RUNS - 1 - released_since and released_since > 0
+            # a release that changed nothing the detector measures
+            released = regressed or (i >= RUNS - 1 - released_clean and released_clean > 0)
             metrics = {
                 # a fault that began retries_since runs ago and has lasted since
-                "retries": counter_now if last else (9 if i >= 299 - retries_since else 0),
+                "retries": counter_now if last else (9 if i >= RUNS - 1 - retries_since else 0),
                 # a zero-inflated counter: mostly 0, a burst of 6 in one run in ten
                 "plc_events": plc_now if last else (6 if i % 10 == 3 else 0),
                 "events_seen": events_now if last else 120,
                 "mean_confidence": (0.5 if regressed else 0.8) + 0.01 * math.sin(i),
+                # what the detector finds follows the day: many boxes by day, few at night
+                "boxes": round(3 * _exposure(capture)),
             }
             runs.append(
                 {
@@ -137,7 +143,7 @@ def _world(
                     "output_id": oid,
                     "component_id": "detector",
                     "kind": "model",
-                    "version": "v2" if regressed else "v1",
+                    "version": "v2" if released else "v1",
                     "started_at": capture,
                     "ended_at": capture + dt.timedelta(seconds=1),
                     "status": "ok",
@@ -298,3 +304,20 @@ def test_a_release_is_compared_with_what_came_before_it(world) -> None:
     assert ("run.metric.mean_confidence", "major") in _run_flags(call)
     assert "last run of another version" in result.data["baseline"]["window"]
     assert _run_flags(world()) == []
+
+
+def _change_flags(call: Callable[..., Any]) -> list[tuple[str, str]]:
+    result = call("get_component_changes", output_id="out-x")
+    return [(f.signal, f.severity) for f in result.flags]
+
+
+def test_a_release_that_changed_what_the_component_measures(world) -> None:
+    """The new version's runs against the previous version's at the same hours of the
+    day: a release that lowered the detector's confidence changed its behaviour; one that
+    ran only at night (few boxes, as at night before it) changed nothing."""
+    assert ("release.behaviour_changed", "major") in _change_flags(world(released_since=300))
+    clean = world(released_clean=100)
+    assert _change_flags(clean) == [("version.changed", "minor")]
+    effects = clean("get_component_changes", output_id="out-x").data["components"][1]
+    boxes = next(e for e in effects["release_effect"] if e["metric"] == "boxes")
+    assert boxes["runs_after"] >= 100 and abs(boxes["z"]) < 5
