@@ -3,9 +3,10 @@
 The reference of a metric is, in order: the device's nominal spec (fps, resolution), the
 same time of day on previous days (a seasonal reference: an outdoor camera's ordinary
 day/night swing is not a fault), or, when fewer than two previous days have samples at
-that time of day, the median of the trailing 24 h. A deviation shared at the same moment by
-the site's other devices of the same kind (weather, dusk, a site-wide setting) is reported
-as ``minor``: it is the site's, not this device's.
+that time of day, the median of the trailing 24 h (against which a value the device
+already showed in the older half of those 24 h is ordinary). A deviation shared at the
+same moment by the site's other devices of the same kind (weather, dusk, a site-wide
+setting) is reported as ``minor``: it is the site's, not this device's.
 """
 
 from __future__ import annotations
@@ -53,6 +54,14 @@ SEASONAL_SQL = """
     GROUP BY ALL"""
 # Peers: the site's other devices of the same kind, their value just before the moment.
 MAX_PEERS = 8
+# Without a seasonal reference, a value the device itself showed in the older half of the
+# trailing 24 h (at least ORDINARY_SHARE of its samples there at or beyond it) is ordinary,
+# as for run metrics: with under two days of history a daily cycle cannot be told from a
+# fault that way, and a fault that began inside the last 12 h still fills only the newer half.
+ORDINARY_SHARE = 0.02
+SHARE_SQL = """
+    SELECT count(*), count(*) FILTER (WHERE value >= ?), count(*) FILTER (WHERE value <= ?)
+    FROM device_health WHERE device_id = ? AND metric = ? AND ts >= ? AND ts < ?"""
 PEERS_SQL = """
     SELECT * FROM device_facts WHERE site_id = ? AND kind IS NOT DISTINCT FROM ?
       AND device_id <> ? ORDER BY device_id LIMIT ?"""
@@ -260,6 +269,31 @@ def _predicate(
     return anomalous
 
 
+def _seen_before(
+    con: duckdb.DuckDBPyConnection,
+    device: str,
+    metric: str,
+    flag: Flag,
+    ref: _Reference,
+    value: float,
+    at: dt.datetime,
+) -> dict[str, int] | None:
+    """For a flag against the plain 24 h median: how many samples of the older half of
+    that window are at or beyond ``value`` on the flag's side, when that is at least
+    ``ORDINARY_SHARE`` of them (the value is then ordinary for this device); else None."""
+    if ref.source != "baseline" or flag.relative != "before_capture":
+        return None
+    older = (at - BASELINE_SPAN, at - BASELINE_SPAN / 2)
+    row = con.execute(
+        SHARE_SQL, [value, value, device, metric, to_db(older[0]), to_db(older[1])]
+    ).fetchone()
+    n, high, low = row or (0, 0, 0)
+    reached = high if flag.signal.endswith(".high") else low
+    if not n or reached < ORDINARY_SHARE * n:
+        return None
+    return {"reached": reached, "of": n}
+
+
 def _peer_shares(
     con: duckdb.DuckDBPyConnection,
     facts: dict[str, Any],
@@ -336,9 +370,12 @@ def get_device_health(con: duckdb.DuckDBPyConnection, args: GetDeviceHealthArgs)
     for metric, samples in by_metric.items():
         base = baselines.get(metric, {})
         ref = _reference(metric, base.get("baseline"), facts, daily.get((device, metric), {}))
-        pre_value, flag = (None, None)
+        pre_value, flag, usual = None, None, None
         if ref is not None:
             pre_value, flag = _evaluate(device, metric, samples, ref, args.at)
+        if flag is not None and ref is not None and pre_value is not None:
+            usual = _seen_before(con, device, metric, flag, ref, pre_value, args.at)
+            flag = None if usual else flag
         if flag is not None:
             flags[metric] = flag
         values = [v for _, v in samples]
@@ -352,6 +389,9 @@ def get_device_health(con: duckdb.DuckDBPyConnection, args: GetDeviceHealthArgs)
                 "reference_tolerance": ref.tolerance if ref else None,
                 "reference_days": ref.days if ref else 0,
                 "pre_capture": pre_value,
+                # out of line with the 24 h median but ordinary for this device: so many
+                # samples 24-12 h before already reached it
+                **({"seen_before": usual} if usual else {}),
                 "window": {
                     "n": len(values),
                     "min": min(values),

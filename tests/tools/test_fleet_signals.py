@@ -65,6 +65,7 @@ def _world(
     battery_now: float | None = None,
     released_since: int = 0,
     released_clean: int = 0,
+    health_days: float = 8,
 ) -> Path:
     con = open_writable(path)
     try:
@@ -73,7 +74,7 @@ def _world(
         ]
         _insert(con, "device_facts", facts)
         health = []
-        start = T0 - dt.timedelta(days=8)
+        start = T0 - dt.timedelta(days=health_days)
         for cam in CAMS:
             ts = start
             while ts <= T0 + dt.timedelta(minutes=30):
@@ -321,3 +322,17 @@ def test_a_release_that_changed_what_the_component_measures(world) -> None:
     effects = clean("get_component_changes", output_id="out-x").data["components"][1]
     boxes = next(e for e in effects["release_effect"] if e["metric"] == "boxes")
     assert boxes["runs_after"] >= 100 and abs(boxes["z"]) < 5
+
+
+def test_under_two_days_of_history_a_value_the_device_showed_is_ordinary(world) -> None:
+    """With one day of health there is no seasonal reference: the night is far from the
+    24 h median (mostly day), but the night 24-12 h before already reached it; a battery
+    reading the device never showed is still major."""
+    short = world(health_days=1)
+    assert _health_flags(short) == []
+    result = short("get_device_health", device_id="cam-out", at=AT)
+    exposure = next(m for m in result.data["metrics"] if m["metric"] == "exposure")
+    assert exposure["reference_source"] == "baseline" and exposure["seen_before"]["reached"] > 0
+    assert ("health.battery_pct.low", "major") in _health_flags(
+        world(health_days=1, battery_now=3.0)
+    )
