@@ -148,9 +148,19 @@ def _node_candidates(node: str, kind: str, sig: _Signals) -> list[Candidate]:
                 "config_drift", node, score, _ids(pairs), _details(pairs), effect=bool(deviation)
             )
         )
+    # a key in force no longer reaches the component, which ran on a default instead
+    defaulted = sig.of(node, s.PARAM_DEFAULT_USED, "major")
+    if defaulted:
+        pairs = defaulted + sig.of(node, s.PARAM_MISSING) + deviation + sig.of(node, s.LOG_WARN)
+        score = 0.9 if deviation else 0.75
+        out.append(
+            Candidate(
+                "config_drift", node, score, _ids(pairs), _details(pairs), effect=bool(deviation)
+            )
+        )
     if kind != "sensor" and (deviation or errors):
         score = (0.6 if deviation else 0.5) + (0.25 if version else 0) + (0.1 if errors else 0)
-        if config_major and not version:
+        if (config_major and not version) or defaulted:
             score -= 0.2  # the configuration change explains the deviation better
         pairs = deviation + version + errors
         # a model that started behaving differently with a new release regressed: roll the

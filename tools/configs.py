@@ -41,6 +41,14 @@ CHAIN_VERSIONS_SQL = """
       AND valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)
     ORDER BY key, valid_from, config_id
     LIMIT ?"""
+# whether a component's earlier runs carried a param (a key in force that its latest run
+# no longer reports was reaching it before)
+CARRIED_SQL = """
+    SELECT k FROM (SELECT DISTINCT unnest(json_keys(params)) AS k FROM runs
+                   WHERE component_id = ? AND started_at >= ? AND started_at < ?
+                     AND params IS NOT NULL)
+    WHERE list_contains(?::VARCHAR[], k)"""
+CARRIED_WINDOW = dt.timedelta(days=7)
 MAX_VERSIONS = 5000
 MAX_SHADOWED = 5
 RECENT_CHANGE = dt.timedelta(days=7)
@@ -238,6 +246,7 @@ def get_config_in_force(con: duckdb.DuckDBPyConnection, args: GetConfigInForceAr
             }
         )
         flags += _in_force_flags(key, res, run, model, capture, output.get("score"))
+    flags += _param_flags(con, entries, runs)
     if not entries:
         which = f"key '{args.key}'" if args.key else "any key"
         return ToolResult.no_data(tool, f"no config for {which} in force for '{args.output_id}'")
@@ -246,6 +255,61 @@ def get_config_in_force(con: duckdb.DuckDBPyConnection, args: GetConfigInForceAr
     message = f"showing {len(shown)} of {len(entries)} keys" if truncated else ""
     data = {"output_id": args.output_id, "captured_at": capture, "keys": shown}
     return ToolResult.ok(tool, data, flags=flags, truncated=truncated, message=message)
+
+
+def _param_flags(
+    con: duckdb.DuckDBPyConnection,
+    entries: list[dict[str, Any]],
+    runs: dict[str, dict[str, Any]],
+) -> list[Flag]:
+    """Keys in force that no longer reach their component: ``param.missing`` for a key the
+    component's runs of the last 7 days carried and this run does not; ``param.default_used``
+    (major) when the run meanwhile used a param that no config in force sets — a renamed
+    key falling back to its default."""
+    configured = {e["key"] for e in entries}
+    flags: list[Flag] = []
+    for node, run in runs.items():
+        params = run.get("params") or {}
+        if not isinstance(params, dict) or not params:
+            continue  # a component that reports no params says nothing about its keys
+        absent = [e for e in entries if e["component_id"] == node and e["key"] not in params]
+        if not absent:
+            continue
+        start = run["started_at"]
+        window = [to_db(start - CARRIED_WINDOW), to_db(start)]
+        carried = {
+            r[0]
+            for r in con.execute(
+                CARRIED_SQL, [node, *window, [e["key"] for e in absent]]
+            ).fetchall()
+        }
+        gone = [e for e in absent if e["key"] in carried]
+        for e in gone:
+            flags.append(
+                Flag(
+                    node=node,
+                    signal=signals.PARAM_MISSING,
+                    severity="minor",
+                    relative="before_capture",
+                    detail=f"{e['key']}={e['value']!r} is in force for {node} but gone from "
+                    "its run's params (its runs of the last 7 days carried it)",
+                )
+            )
+        unset = sorted(k for k in params if k not in configured)
+        if gone and unset:
+            used = ", ".join(f"{k}={params[k]!r}" for k in unset[:3])
+            flags.append(
+                Flag(
+                    node=node,
+                    signal=signals.PARAM_DEFAULT_USED,
+                    severity="major",
+                    relative="before_capture",
+                    detail=f"{node} used {used}, which no config in force sets, while "
+                    f"{', '.join(e['key'] for e in gone[:3])} in force no longer reaches it "
+                    "(a renamed key falling back to its default)",
+                )
+            )
+    return flags
 
 
 class GetConfigHistoryArgs(ToolArgs):

@@ -448,3 +448,18 @@ def test_a_release_that_changed_what_the_model_measures_is_a_regression():
     norm = [flag("norm", "version.changed", "minor"), flag("norm", "release.behaviour_changed")]
     held = decide(bundle(("norm", norm)))
     assert held.category == "model_error" and held.confidence <= 0.65
+
+
+def test_a_key_that_no_longer_reaches_its_component_is_config_drift():
+    """A release renamed a key: the run fell back to a default and deviates. The key that
+    stopped reaching the component explains the deviation better than the release."""
+    flags = [
+        flag("norm", "version.changed", "minor"),
+        flag("norm", "run.metric.id_switches"),
+        flag("norm", "param.missing", "minor"),
+        flag("norm", "param.default_used"),
+    ]
+    v = decide(bundle(("norm", flags)))
+    assert (v.category, v.failing_node, v.action.kind) == ("config_drift", "norm", "revert_config")
+    without = decide(bundle(("norm", flags[:2])))
+    assert without.category == "data_pipeline_regression"

@@ -336,3 +336,81 @@ def test_under_two_days_of_history_a_value_the_device_showed_is_ordinary(world) 
     assert ("health.battery_pct.low", "major") in _health_flags(
         world(health_days=1, battery_now=3.0)
     )
+
+
+def _tracker_store(path: Path, new_params: dict[str, Any]) -> duckdb.DuckDBPyConnection:
+    """A tracker whose config key `tracker.max_age` (tenant) its runs of the last two days
+    carried; its latest 10 runs (a release) report ``new_params`` instead."""
+    con = open_writable(path)
+    outputs, runs = [], []
+    for i in range(60):
+        at = T0 - dt.timedelta(minutes=45 * (59 - i))
+        new = i >= 50
+        oid = "out-x" if i == 59 else f"bg-{i}"
+        outputs.append(
+            {
+                "output_id": oid,
+                "tenant_id": "t",
+                "site_id": SITE,
+                "device_id": "cam-out",
+                "captured_at": at,
+                "decision": "count",
+            }
+        )
+        params = new_params if new else {"tracker.max_age": 90, "tracker.min_frames": 10}
+        runs.append(
+            {
+                "run_id": f"{oid}/trk",
+                "output_id": oid,
+                "component_id": "tracker",
+                "kind": "tracker",
+                "version": "0.9" if new else "0.8",
+                "started_at": at,
+                "ended_at": at,
+                "status": "ok",
+                "params": json.dumps(params),
+                "metrics": "{}",
+            }
+        )
+    _insert(con, "outputs", outputs)
+    _insert(con, "runs", runs)
+    configs = [
+        {
+            "config_id": f"c-{key}",
+            "key": key,
+            "scope": "tenant",
+            "scope_id": "t",
+            "value": value,
+            "valid_from": T0 - dt.timedelta(days=30),
+            "author": "ops",
+            "component_id": "tracker",
+        }
+        for key, value in (("tracker.max_age", "90"), ("tracker.min_frames", "10"))
+    ]
+    _insert(con, "config_versions", configs)
+    con.close()
+    return open_readonly(path)
+
+
+def test_a_renamed_key_that_fell_back_to_its_default(tmp_path: Path) -> None:
+    """The release renamed max_age to track_buffer: the key in force no longer reaches the
+    tracker (its runs carried it before), and the run used a param no config sets. A
+    release that adds an unconfigured param but still takes every key is silent."""
+    renamed = {"tracker.track_buffer": 30, "tracker.min_frames": 10}
+    con = _tracker_store(tmp_path / "renamed.duckdb", renamed)
+    try:
+        result = get_tool("get_config_in_force").call(con, {"output_id": "out-x"})
+        found = {(f.signal, f.severity, f.node) for f in result.flags}
+        assert ("param.missing", "minor", "tracker") in found
+        assert ("param.default_used", "major", "tracker") in found
+        assert "tracker.track_buffer=30" in next(
+            f.detail for f in result.flags if f.signal == "param.default_used"
+        )
+    finally:
+        con.close()
+    added = {"tracker.max_age": 90, "tracker.min_frames": 10, "tracker.iou": 0.5}
+    con = _tracker_store(tmp_path / "added.duckdb", added)
+    try:
+        assert get_tool("get_config_in_force").call(con, {"output_id": "out-x"}).flags == []
+    finally:
+        con.close()
