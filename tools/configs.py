@@ -41,14 +41,19 @@ CHAIN_VERSIONS_SQL = """
       AND valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)
     ORDER BY key, valid_from, config_id
     LIMIT ?"""
-# whether a component's earlier runs carried a param (a key in force that its latest run
-# no longer reports was reaching it before)
-CARRIED_SQL = """
-    SELECT k FROM (SELECT DISTINCT unnest(json_keys(params)) AS k FROM runs
-                   WHERE component_id = ? AND started_at >= ? AND started_at < ?
-                     AND params IS NOT NULL)
-    WHERE list_contains(?::VARCHAR[], k)"""
+# when each of some params first appears in a component's runs of the last 7 days (a key
+# in force that its latest run no longer reports was reaching it before; a param first seen
+# in the last 72 h came with a change), and how many of its runs are older than 72 h
+FIRST_SEEN_SQL = """
+    SELECT k, min(started_at) FROM (
+        SELECT unnest(json_keys(params)) AS k, started_at FROM runs
+        WHERE component_id = ? AND started_at >= ? AND started_at < ? AND params IS NOT NULL)
+    WHERE list_contains(?::VARCHAR[], k) GROUP BY k"""
+OLDER_RUNS_SQL = """
+    SELECT count(*), count(*) FILTER (WHERE params IS NOT NULL AND params::VARCHAR <> '{}')
+    FROM runs WHERE component_id = ? AND started_at >= ? AND started_at < ?"""
 CARRIED_WINDOW = dt.timedelta(days=7)
+NEW_PARAM = dt.timedelta(hours=72)
 MAX_VERSIONS = 5000
 MAX_SHADOWED = 5
 RECENT_CHANGE = dt.timedelta(days=7)
@@ -262,10 +267,12 @@ def _param_flags(
     entries: list[dict[str, Any]],
     runs: dict[str, dict[str, Any]],
 ) -> list[Flag]:
-    """Keys in force that no longer reach their component: ``param.missing`` for a key the
-    component's runs of the last 7 days carried and this run does not; ``param.default_used``
-    (major) when the run meanwhile used a param that no config in force sets — a renamed
-    key falling back to its default."""
+    """Keys in force that do not reach their component. ``param.missing`` (minor): a key in
+    force for the component is not among its run's params, while its runs of the last 7
+    days carried it, or while the run uses a param that no config in force sets and that
+    first appeared in the last 72 h, its runs before then having reported no params.
+    ``param.default_used`` (major): such a key and an unset param at once — a renamed key
+    falling back to its default."""
     configured = {e["key"] for e in entries}
     flags: list[Flag] = []
     for node, run in runs.items():
@@ -276,28 +283,38 @@ def _param_flags(
         if not absent:
             continue
         start = run["started_at"]
-        window = [to_db(start - CARRIED_WINDOW), to_db(start)]
-        carried = {
-            r[0]
-            for r in con.execute(
-                CARRIED_SQL, [node, *window, [e["key"] for e in absent]]
+        unset = sorted(k for k in params if k not in configured)
+        window = [node, to_db(start - CARRIED_WINDOW), to_db(start)]
+        first = {
+            k: from_db(at)
+            for k, at in con.execute(
+                FIRST_SEEN_SQL, [*window, [e["key"] for e in absent] + unset]
             ).fetchall()
         }
-        gone = [e for e in absent if e["key"] in carried]
-        for e in gone:
+        gone = [e for e in absent if e["key"] in first]
+        older = con.execute(
+            OLDER_RUNS_SQL, [node, to_db(start - CARRIED_WINDOW), to_db(start - NEW_PARAM)]
+        ).fetchone()
+        runs_then, reporting_then = older or (0, 0)
+        new = [k for k in unset if runs_then and first.get(k, start) >= start - NEW_PARAM]
+        # runs that reported params before and never this key: it is not a param they show;
+        # runs that reported none say nothing, so new params beside it may be its new name
+        missing = gone or (absent if new and not reporting_then else [])
+        for e in missing:
+            why = "its runs of the last 7 days carried it" if e in gone else "it uses new params"
             flags.append(
                 Flag(
                     node=node,
                     signal=signals.PARAM_MISSING,
                     severity="minor",
                     relative="before_capture",
-                    detail=f"{e['key']}={e['value']!r} is in force for {node} but gone from "
-                    "its run's params (its runs of the last 7 days carried it)",
+                    detail=f"{e['key']}={e['value']!r} is in force for {node} but not among "
+                    f"its run's params ({why})",
                 )
             )
-        unset = sorted(k for k in params if k not in configured)
-        if gone and unset:
-            used = ", ".join(f"{k}={params[k]!r}" for k in unset[:3])
+        defaults = new or (unset if gone else [])
+        if missing and defaults:
+            used = ", ".join(f"{k}={params[k]!r}" for k in defaults[:3])
             flags.append(
                 Flag(
                     node=node,
@@ -305,7 +322,7 @@ def _param_flags(
                     severity="major",
                     relative="before_capture",
                     detail=f"{node} used {used}, which no config in force sets, while "
-                    f"{', '.join(e['key'] for e in gone[:3])} in force no longer reaches it "
+                    f"{', '.join(e['key'] for e in missing[:3])} in force does not reach it "
                     "(a renamed key falling back to its default)",
                 )
             )

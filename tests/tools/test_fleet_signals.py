@@ -338,13 +338,19 @@ def test_under_two_days_of_history_a_value_the_device_showed_is_ordinary(world) 
     )
 
 
-def _tracker_store(path: Path, new_params: dict[str, Any]) -> duckdb.DuckDBPyConnection:
-    """A tracker whose config key `tracker.max_age` (tenant) its runs of the last two days
-    carried; its latest 10 runs (a release) report ``new_params`` instead."""
+OLD_PARAMS = {"tracker.max_age": 90, "tracker.min_frames": 10}
+
+
+def _tracker_store(
+    path: Path, new_params: dict[str, Any], old_params: dict[str, Any] | None = OLD_PARAMS
+) -> duckdb.DuckDBPyConnection:
+    """A tracker with config keys `tracker.max_age` and `tracker.min_frames` (tenant) whose
+    runs of the last four days reported ``old_params``; its latest 10 runs (a release)
+    report ``new_params`` instead."""
     con = open_writable(path)
     outputs, runs = [], []
     for i in range(60):
-        at = T0 - dt.timedelta(minutes=45 * (59 - i))
+        at = T0 - dt.timedelta(minutes=90 * (59 - i))
         new = i >= 50
         oid = "out-x" if i == 59 else f"bg-{i}"
         outputs.append(
@@ -357,7 +363,7 @@ def _tracker_store(path: Path, new_params: dict[str, Any]) -> duckdb.DuckDBPyCon
                 "decision": "count",
             }
         )
-        params = new_params if new else {"tracker.max_age": 90, "tracker.min_frames": 10}
+        params = new_params if new else old_params
         runs.append(
             {
                 "run_id": f"{oid}/trk",
@@ -368,7 +374,7 @@ def _tracker_store(path: Path, new_params: dict[str, Any]) -> duckdb.DuckDBPyCon
                 "started_at": at,
                 "ended_at": at,
                 "status": "ok",
-                "params": json.dumps(params),
+                "params": None if params is None else json.dumps(params),
                 "metrics": "{}",
             }
         )
@@ -410,6 +416,29 @@ def test_a_renamed_key_that_fell_back_to_its_default(tmp_path: Path) -> None:
         con.close()
     added = {"tracker.max_age": 90, "tracker.min_frames": 10, "tracker.iou": 0.5}
     con = _tracker_store(tmp_path / "added.duckdb", added)
+    try:
+        assert get_tool("get_config_in_force").call(con, {"output_id": "out-x"}).flags == []
+    finally:
+        con.close()
+
+
+def test_new_params_after_runs_that_reported_none(tmp_path: Path) -> None:
+    """Runs that reported no params say nothing about a key: when the release starts
+    reporting params, none of them a key in force, the key most likely did not reach it.
+    Runs that reported params but never `tracker.max_age` show it is not a param they
+    report: a new param beside it is silent."""
+    renamed = {"tracker.track_buffer": 30, "tracker.min_frames": 10}
+    con = _tracker_store(tmp_path / "none-before.duckdb", renamed, old_params=None)
+    try:
+        flags = get_tool("get_config_in_force").call(con, {"output_id": "out-x"}).flags
+        assert ("param.default_used", "major") in {(f.signal, f.severity) for f in flags}
+    finally:
+        con.close()
+    con = _tracker_store(
+        tmp_path / "never-reported.duckdb",
+        {"tracker.min_frames": 10, "tracker.watermark": 5},
+        old_params={"tracker.min_frames": 10},
+    )
     try:
         assert get_tool("get_config_in_force").call(con, {"output_id": "out-x"}).flags == []
     finally:
