@@ -124,7 +124,9 @@ def _node_candidates(node: str, kind: str, sig: _Signals) -> list[Candidate]:
     policy = sig.of(node, s.CONFIG_PRECEDENCE_MISMATCH) + sig.of(
         node, s.CONFIG_SHADOWED_RECENT_CHANGE
     )
-    if policy:
+    if policy and kind != "sink":
+        # a sink delivers the decision the stages before it made: which value of its
+        # settings won cannot have made that decision
         out.append(Candidate("policy_misresolution", node, 0.85, _ids(policy), _details(policy)))
     deviation = sig.of(node, s.RUN_METRIC, "major") + sig.of(node, s.RUN_STATUS, "major")
     errors = sig.of(node, s.LOG_ERROR)

@@ -463,3 +463,14 @@ def test_a_key_that_no_longer_reaches_its_component_is_config_drift():
     assert (v.category, v.failing_node, v.action.kind) == ("config_drift", "norm", "revert_config")
     without = decide(bundle(("norm", flags[:2])))
     assert without.category == "data_pipeline_regression"
+
+
+def test_which_setting_won_at_a_sink_cannot_have_made_the_decision():
+    """A shadowed recent change at the sink: the sink delivers what the stages before it
+    decided, so the clean pipeline's verdict stands; the same finding at the policy
+    stage is a misresolution."""
+    shadowed = flag("notify", "config.shadowed_recent_change")
+    assert decide(bundle(("notify", [shadowed]))).category == "model_error"
+    at_policy = flag("rulebook", "config.shadowed_recent_change")
+    v = decide(bundle(("rulebook", [at_policy])))
+    assert (v.category, v.failing_node) == ("policy_misresolution", "rulebook")
