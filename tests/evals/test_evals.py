@@ -65,17 +65,17 @@ FLOORS = {
         "consistent_rate": 1.0,
     },
     "fleet": {
-        "category_accuracy": 0.48,
-        "node_accuracy": 0.56,
+        "category_accuracy": 0.56,
+        "node_accuracy": 0.63,
         "training_precision": 0.85,
-        "training_recall": 0.5,
+        "training_recall": 0.55,
         "grounded_rate": 1.0,
         "schema_valid_rate": 1.0,
         "consistent_rate": 1.0,
     },
     "novel": {
-        "category_accuracy": 0.5,
-        "node_accuracy": 0.6,
+        "category_accuracy": 0.7,
+        "node_accuracy": 0.7,
         # 3 of 4 trained are right (a shadowed quiet-hours policy that nothing flags)
         "training_precision": 0.7,
         "grounded_rate": 1.0,
