@@ -210,6 +210,22 @@ def _interaction(lineage: Lineage, sig: _Signals) -> list[Candidate]:
     return out
 
 
+def _upstream_release(lineage: Lineage, sig: _Signals) -> list[Candidate]:
+    """A stage that deviates with no change of its own, fed directly by a stage that was
+    just released: the release precedes and explains the deviation (a component that
+    changed its output's timing or shape shows it downstream, where it is measured)."""
+    out = []
+    for parent, child in lineage.edges:
+        deviation = sig.of(child, s.RUN_METRIC, "major")
+        released = sig.of(parent, s.VERSION_CHANGED)
+        own = sig.of(child, s.VERSION_CHANGED) + sig.of(child, s.CONFIG_CHANGED)
+        if not deviation or not released or own or lineage.kind(parent) == "sensor":
+            continue
+        pairs = released + deviation
+        out.append(Candidate("data_pipeline_regression", parent, 0.7, _ids(pairs), _details(pairs)))
+    return out
+
+
 def _evaluator(sig: _Signals) -> Candidate | None:
     strong = [(f, e) for f, e in sig.evaluator if f.severity == "major"]
     if strong:
@@ -299,6 +315,7 @@ def reason_with_rules(
     sig = _collect(evidence, lineage)
     cands = [c for n in lineage.order for c in _node_candidates(n, lineage.kind(n), sig)]
     cands += _interaction(lineage, sig)
+    cands += _upstream_release(lineage, sig)
     chosen, others = _choose(cands, lineage, abstain_margin)
     evaluator = _evaluator(sig)
     model = _model_error(evidence, sig)

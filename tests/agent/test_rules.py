@@ -474,3 +474,27 @@ def test_which_setting_won_at_a_sink_cannot_have_made_the_decision():
     at_policy = flag("rulebook", "config.shadowed_recent_change")
     v = decide(bundle(("rulebook", [at_policy])))
     assert (v.category, v.failing_node) == ("policy_misresolution", "rulebook")
+
+
+def test_a_release_just_upstream_explains_a_stage_that_deviates_unchanged():
+    """The capture stage was just released (an agent upgrade that skewed its clock) and
+    the stage it feeds measures impossible figures with no change of its own: the release
+    is the cause, the deviation its symptom. A deviation whose own stage changed, or whose
+    parent did not, stays where it is."""
+    v = decide(
+        bundle(
+            ("grabber", [flag("grabber", "version.changed", "minor")]),
+            ("norm", [flag("norm", "run.metric.frame_age_ms")]),
+        )
+    )
+    assert (v.category, v.failing_node) == ("data_pipeline_regression", "grabber")
+    assert v.causal_path[:2] == ["grabber", "norm"]
+    alone = decide(bundle(("norm", [flag("norm", "run.metric.frame_age_ms")])))
+    assert (alone.category, alone.failing_node) == ("data_pipeline_regression", "norm")
+    changed = decide(
+        bundle(
+            ("grabber", [flag("grabber", "version.changed", "minor")]),
+            ("norm", [flag("norm", "run.metric.frame_age_ms"), flag("norm", "config.changed")]),
+        )
+    )
+    assert changed.failing_node == "norm"
