@@ -66,7 +66,7 @@ FLOORS = {
     },
     "fleet": {
         "category_accuracy": 0.56,
-        "node_accuracy": 0.63,
+        "node_accuracy": 0.67,
         "training_precision": 0.85,
         "training_recall": 0.55,
         "grounded_rate": 1.0,
