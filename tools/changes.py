@@ -37,10 +37,13 @@ _SLACK = dt.timedelta(hours=1)  # runs start shortly after their output's captur
 # The runs of a released component on either side of its release, for the before/after
 # comparison of what it measures (every device: a release changes the component fleet-wide).
 RELEASE_RUNS_SQL = """
-    SELECT version, started_at, metrics FROM runs
-    WHERE component_id = ? AND list_contains(?::VARCHAR[], version)
-      AND started_at >= ? AND started_at <= ?
-    ORDER BY started_at DESC LIMIT 4000"""
+    (SELECT version, started_at, metrics FROM runs
+     WHERE component_id = ? AND version = ? AND started_at >= ? AND started_at <= ?
+     ORDER BY started_at DESC LIMIT 2000)
+    UNION ALL
+    (SELECT version, started_at, metrics FROM runs
+     WHERE component_id = ? AND version = ? AND started_at >= ? AND started_at < ?
+     ORDER BY started_at DESC LIMIT 2000)"""
 RELEASE_LOOKBACK = dt.timedelta(hours=72)  # how far before the release its runs are read
 RELEASE_MIN_RUNS = 20  # runs on each side, at matching hours of the day
 RELEASE_Z = 5.0  # rank-sum z beyond which the release changed a metric's distribution
@@ -118,30 +121,25 @@ def _release_effect(
     """How the runs of the new version differ from the previous version's, metric by
     metric, at the same hours of the day (so a release at dawn is not compared with the
     night before it): median before and after and the rank-sum z."""
-    since = entry["changed_at"] - RELEASE_LOOKBACK
+    changed_at = entry["changed_at"]
+    node = entry["node_id"]
     rows = con.execute(
         RELEASE_RUNS_SQL,
         [
-            entry["node_id"],
-            [entry["version"], entry["previous_version"]],
-            to_db(since),
-            to_db(horizon),
+            *(node, entry["version"], to_db(changed_at), to_db(horizon)),
+            *(node, entry["previous_version"], to_db(changed_at - RELEASE_LOOKBACK)),
+            to_db(changed_at),
         ],
     ).fetchall()
-    changed_at = entry["changed_at"]
-    new = [(from_db(at), m) for v, at, m in rows if v == entry["version"]]
-    hours = {at.hour for at, _ in new if at >= changed_at}
-    old = [
-        (from_db(at), m)
-        for v, at, m in rows
-        if v == entry["previous_version"] and from_db(at) < changed_at
-    ]
+    # at most 2000 runs a side, the latest; metrics decoded once
+    new = [(from_db(at), _numbers(m)) for v, at, m in rows if v == entry["version"]]
+    old = [(from_db(at), _numbers(m)) for v, at, m in rows if v != entry["version"]]
+    hours = {at.hour for at, _ in new}
     old = [(at, m) for at, m in old if at.hour in hours]
-    new = [(at, m) for at, m in new if at >= changed_at]
     effects = []
-    for name in sorted({k for _, m in new for k in _numbers(m)}):
-        after = [x for _, m in new if (x := _numbers(m).get(name)) is not None]
-        before = [x for _, m in old if (x := _numbers(m).get(name)) is not None]
+    for name in sorted({k for _, m in new for k in m}):
+        after = [m[name] for _, m in new if name in m]
+        before = [m[name] for _, m in old if name in m]
         if min(len(after), len(before)) < RELEASE_MIN_RUNS:
             continue
         med0, med1 = statistics.median(before), statistics.median(after)
