@@ -261,4 +261,4 @@ def write(
     series.insert_features(con, seed, start, end, p.feature_step_s)
     report("configs, models, evaluations", 0.95)
     for table, sql in SMALL_TABLES.items():
-        con.execute(f"INSERT INTO {table} {sql}")
+        con.execute(f"INSERT INTO {table} BY NAME {sql}")  # optional columns stay NULL
