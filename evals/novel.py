@@ -58,8 +58,12 @@ RECORDED_ON = "2026-12-02"
 SOURCE = "handwritten-novel"
 
 # The store contract's columns, in contract order, of the tables a slice holds.
+# optional columns these deployments do not use (ingest leaves them NULL)
+UNUSED = {("evaluator_history", "claim")}
 COLUMNS: dict[str, tuple[str, ...]] = {
-    t: tuple(columns(t)) for t in TABLES if t not in ("verdicts", "overrides")
+    t: tuple(c for c in columns(t) if (t, c) not in UNUSED)
+    for t in TABLES
+    if t not in ("verdicts", "overrides")
 }
 
 
@@ -437,8 +441,9 @@ class World:
                     if rows:
                         order = ", ".join(SORT_KEYS[table])
                         path = str(sl / f"{table}.parquet")
+                        cols = ", ".join(COLUMNS[table])
                         con.execute(
-                            f"COPY (SELECT * FROM {table} ORDER BY {order}) TO ? {_PARQUET}",
+                            f"COPY (SELECT {cols} FROM {table} ORDER BY {order}) TO ? {_PARQUET}",
                             [path],
                         )
             finally:
