@@ -6,9 +6,10 @@ before, the same device's health and inputs at that time of day on previous days
 those of its peers at the site, the evaluator's history and its pool), the scope chain's
 config versions and the model registry rows — so investigating the slice gives the verdict
 the full store gave. Runs of other outputs keep only what baselines and version history
-read (params only inside the baseline window). The expectation comes from, in order: the
-latest human override (``from_override``), the simulator's truth file beside a demo store,
-or the latest verdict in the store.
+read (params only inside the baseline window; metrics inside it, and for a component
+released in the window, on either side of its release for the release comparison). The
+expectation comes from, in order: the latest human override (``from_override``), the
+simulator's truth file beside a demo store, or the latest verdict in the store.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from evals.incident import (
     load_case,
 )
 from evals.truth import truth_path
+from tools.changes import RELEASE_LOOKBACK
 from tools.drift import HISTORY_DAYS
 from tools.errors import InputError, NotFoundError, StoreError
 from tools.health import SEASON_DAYS, SEASON_HALF
@@ -52,6 +54,12 @@ SEASON_BEFORE = dt.timedelta(days=SEASON_DAYS) + SEASON_HALF
 DRIFT_WINDOW, DRIFT_SLACK = dt.timedelta(hours=6), dt.timedelta(minutes=1)
 
 _PARQUET = "(FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 19)"
+# lineage components that ran more than one version for the device's outputs in the window
+RELEASED_SQL = """
+    SELECT r.component_id FROM runs r JOIN outputs o ON o.output_id = r.output_id
+    WHERE list_contains(?, r.component_id) AND o.device_id = ?
+      AND r.started_at >= ? AND r.started_at <= ?
+    GROUP BY r.component_id HAVING count(DISTINCT r.version) > 1 ORDER BY 1"""
 _ORDER = {"runs": ("component_id", "started_at", "run_id")}  # similar metrics side by side
 _SAME_DEVICE = """output_id IN (SELECT output_id FROM outputs WHERE device_id = $device
     AND captured_at >= $changes_since AND captured_at <= $horizon)"""
@@ -74,13 +82,18 @@ SLICE_QUERIES: dict[str, str] = {
                CASE WHEN output_id = $output OR started_at >= $baseline_since
                     THEN params END AS params,
                CASE WHEN output_id = $output OR started_at >= $baseline_since
+                         OR list_contains($released, component_id)
                     THEN metrics END AS metrics
         FROM runs
         WHERE output_id = $output
            OR (list_contains($components, component_id)
                AND ((started_at >= $baseline_since AND started_at <= $baseline_until)
                     OR (started_at >= $changes_since AND started_at <= $horizon
-                        AND {_SAME_DEVICE})))""",
+                        AND {_SAME_DEVICE})))
+           -- a released component's runs on either side of its release, every device
+           -- (the release comparison of get_component_changes reads them)
+           OR (list_contains($released, component_id)
+               AND started_at >= $release_from AND started_at <= $horizon)""",
     "lineage_edges": "SELECT * FROM lineage_edges WHERE output_id = $output",
     "logs": """
         SELECT * FROM logs WHERE ts >= $log_from AND ts <= $log_to
@@ -147,6 +160,14 @@ def _parameters(con: duckdb.DuckDBPyConnection, evaluation: dict[str, Any]) -> d
     ends = [r["ended_at"] or r["started_at"] for r in runs]
     horizon = max([capture, *ends])
     sensors = {r["component_id"] for r in runs if r["kind"] == "sensor"}
+    components = sorted({r["component_id"] for r in runs})
+    released = [
+        row[0]
+        for row in con.execute(
+            RELEASED_SQL,
+            [components, output["device_id"], capture - CHANGES_WINDOW, horizon],
+        ).fetchall()
+    ]
     return {
         "output": output["output_id"],
         "ev": evaluation["evaluation_id"],
@@ -157,7 +178,9 @@ def _parameters(con: duckdb.DuckDBPyConnection, evaluation: dict[str, Any]) -> d
         "tenant": output["tenant_id"],
         "model": output["model_id"],
         "devices": sorted(sensors | {output["device_id"]}),
-        "components": sorted({r["component_id"] for r in runs}),
+        "components": components,
+        "released": released,
+        "release_from": capture - CHANGES_WINDOW - RELEASE_LOOKBACK,
         "run_ids": sorted(r["run_id"] for r in runs),
         "horizon": horizon,
         "changes_since": capture - CHANGES_WINDOW,

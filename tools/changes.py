@@ -119,8 +119,9 @@ def _release_effect(
     con: duckdb.DuckDBPyConnection, entry: dict[str, Any], horizon: dt.datetime
 ) -> list[dict[str, Any]]:
     """How the runs of the new version differ from the previous version's, metric by
-    metric, at the same hours of the day (so a release at dawn is not compared with the
-    night before it): median before and after and the rank-sum z."""
+    metric, at the same hours of the day and on the same kind of day (weekday or weekend,
+    UTC), so a release at dawn is not compared with the night before it: median before and
+    after and the rank-sum z."""
     changed_at = entry["changed_at"]
     node = entry["node_id"]
     rows = con.execute(
@@ -134,8 +135,11 @@ def _release_effect(
     # at most 2000 runs a side, the latest; metrics decoded once
     new = [(from_db(at), _numbers(m)) for v, at, m in rows if v == entry["version"]]
     old = [(from_db(at), _numbers(m)) for v, at, m in rows if v != entry["version"]]
-    hours = {at.hour for at, _ in new}
-    old = [(at, m) for at, m in old if at.hour in hours]
+    # the same hour of the day and the same kind of day: a release on a Friday night is
+    # not compared with the busier weekdays before it
+    slots = {_slot(at) for at, _ in new}
+    old = [(at, m) for at, m in old if _slot(at) in slots]
+    new = [(at, m) for at, m in new if _slot(at) in {_slot(a) for a, _ in old}]
     effects = []
     for name in sorted({k for _, m in new for k in m}):
         after = [m[name] for _, m in new if name in m]
@@ -154,6 +158,10 @@ def _release_effect(
             }
         )
     return effects
+
+
+def _slot(at: dt.datetime) -> tuple[int, bool]:
+    return at.hour, at.weekday() >= 5
 
 
 def _numbers(metrics: Any) -> dict[str, float]:
@@ -233,6 +241,11 @@ def get_component_changes(
         if entry["changed"] and entry["previous_version"]:
             entry["release_effect"] = _release_effect(con, entry, horizon)
             moved = [e for e in entry["release_effect"] if _changed_behaviour(e)]
+            # what the comparison found: a release measured on enough runs that changed
+            # nothing it measures is vetted; one too recent to measure is not
+            entry["release_check"] = (
+                "changed" if moved else ("unchanged" if entry["release_effect"] else "unmeasured")
+            )
             if moved:
                 flags.append(
                     Flag(

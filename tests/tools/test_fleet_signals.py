@@ -324,6 +324,59 @@ def test_a_release_that_changed_what_the_component_measures(world) -> None:
     assert boxes["runs_after"] >= 100 and abs(boxes["z"]) < 5
 
 
+def test_a_measured_release_says_what_it_found(world) -> None:
+    """The tool says whether the comparison found a change, found none on enough runs, or
+    could not be made (too few runs of the new version at matching hours)."""
+
+    def check(call: Callable[..., Any]) -> str | None:
+        entries = call("get_component_changes", output_id="out-x").data["components"]
+        return next((e.get("release_check") for e in entries if e.get("changed")), None)
+
+    assert check(world(released_since=300)) == "changed"
+    assert check(world(released_clean=100)) == "unchanged"
+    assert check(world(released_clean=5)) == "unmeasured"
+
+
+def test_a_release_before_the_weekend_is_compared_with_weekdays_only(tmp_path: Path) -> None:
+    """A counter that follows the week (busier at the weekend): the new version ran from
+    Friday noon to Sunday, the old one Tuesday to Friday. Compared hour by hour with the
+    weekdays before it, the weekend's traffic would read as a change; on the same kind of
+    day (the Friday afternoon runs against the weekday runs) nothing moved."""
+    from tools.changes import _changed_behaviour, _release_effect
+
+    release = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)  # a Friday
+    con = open_writable(tmp_path / "week.duckdb")
+    try:
+        runs = []
+        at = release - dt.timedelta(hours=72)
+        while at < release + dt.timedelta(hours=60):
+            weekend = at.weekday() >= 5
+            count = (150 if weekend else 100) + 3 * math.sin(at.minute + at.hour)
+            runs.append(
+                {
+                    "run_id": f"r-{at.isoformat()}",
+                    "output_id": f"o-{at.isoformat()}",
+                    "component_id": "counter",
+                    "kind": "transform",
+                    "version": "v2" if at >= release else "v1",
+                    "started_at": at,
+                    "ended_at": at,
+                    "status": "ok",
+                    "params": "{}",
+                    "metrics": json.dumps({"crossings": round(count, 1)}),
+                }
+            )
+            at += dt.timedelta(minutes=10)
+        _insert(con, "runs", runs)
+        entry = {"node_id": "counter", "version": "v2", "previous_version": "v1"}
+        effects = _release_effect(con, entry | {"changed_at": release}, at)
+    finally:
+        con.close()
+    (crossings,) = effects
+    assert crossings["median_after"] < 110 and crossings["runs_after"] == 72  # Friday only
+    assert not _changed_behaviour(crossings)
+
+
 def test_under_two_days_of_history_a_value_the_device_showed_is_ordinary(world) -> None:
     """With one day of health there is no seasonal reference: the night is far from the
     24 h median (mostly day), but the night 24-12 h before already reached it; a battery
