@@ -187,11 +187,28 @@ def evaluation_reliability(
 
 # A large change to a key that no component consumes (no node) is context, not a
 # deviation; a change a component consumes, or a new release, stays a guard.
-_UNCONSUMED = ("config.changed",)
+# config findings that matter only through the component consuming the key: with no
+# consumer they reached no stage, and at a sink (which delivers the decision the stages
+# before it made) which value won cannot have made the output's decision
+_UNCONSUMED = ("config.changed", "config.shadowed_recent_change", "config.precedence_mismatch")
+_NOT_AT_SINK = ("config.shadowed_recent_change", "config.precedence_mismatch")
+
+
+def _sinks(evidence: list[Evidence]) -> set[str]:
+    for e in evidence:
+        if e.tool == "get_lineage" and e.status == "ok" and isinstance(e.data, dict):
+            nodes = e.data.get("nodes", [])
+            return {
+                str(n.get("node_id"))
+                for n in nodes
+                if isinstance(n, dict) and n.get("kind") == "sink"
+            }
+    return set()
 
 
 def out_of_spec_before_capture(evidence: list[Evidence]) -> list[str]:
     """Major pipeline anomalies (computed by code) that began before the capture."""
+    sinks = _sinks(evidence)
     return [
         f"{f.signal} on {f.node or e.node or '-'} ({e.id})"
         for e in evidence
@@ -200,6 +217,7 @@ def out_of_spec_before_capture(evidence: list[Evidence]) -> list[str]:
         and f.relative != "after_capture"
         and not f.signal.startswith(("evaluator.", "evaluation."))
         and not (f.signal in _UNCONSUMED and f.node is None)
+        and not (f.signal in _NOT_AT_SINK and f.node in sinks)
     ]
 
 

@@ -63,6 +63,9 @@ class _Signals:
     unknown: list[tuple[Flag, str]] = field(default_factory=list)  # too little record
     health_clean: set[str] = field(default_factory=set)  # devices examined, nothing flagged
     model: str | None = None  # the model node that made the output's decision
+    # a threshold set before the model's release, whose registry recommends another: the
+    # release announced a new score scale, so its scores moving is what it said it did
+    recalibrated: bool = False
 
     def of(self, node: str, prefix: str, severity: str | None = None) -> list[tuple[Flag, str]]:
         return [
@@ -92,6 +95,8 @@ def _collect(evidence: list[Evidence], lineage: Lineage) -> _Signals:
                 node = out.model
             if node in lineage.nodes:
                 out.by_node[node].append((flag, ev.id))
+            if flag.signal == s.THRESHOLD_STALE:
+                out.recalibrated = True
     return out
 
 
@@ -171,7 +176,7 @@ def _node_candidates(node: str, kind: str, sig: _Signals) -> list[Candidate]:
         category: Category = "model_regression" if regressed else "data_pipeline_regression"
         out.append(Candidate(category, node, min(score, 0.95), _ids(pairs), _details(pairs)))
     behaved = sig.of(node, s.RELEASE_BEHAVIOUR_CHANGED, "major")
-    if kind == "model" and version and behaved and not deviation:
+    if kind == "model" and version and behaved and not deviation and not sig.recalibrated:
         # this run is not out of line, but the release changed what the model measures
         # across its runs: an error of the new version is more likely the release's
         pairs = version + behaved
@@ -247,6 +252,19 @@ def _output_model(lineage: Lineage, evidence: list[Evidence]) -> str | None:
                 return str(named)
     model_nodes = [n for n in lineage.order if lineage.kind(n) == "model"]
     return model_nodes[-1] if model_nodes else None
+
+
+def _release_check(evidence: list[Evidence], node: str | None) -> str | None:
+    """What the release comparison found for a node released in the window: 'changed',
+    'unchanged' (measured on enough runs at the same hours, nothing moved) or
+    'unmeasured'."""
+    for ev in evidence:
+        if ev.tool == "get_component_changes" and isinstance(ev.data, dict):
+            for entry in ev.data.get("components", []):
+                if isinstance(entry, dict) and entry.get("node_id") == node:
+                    check = entry.get("release_check")
+                    return str(check) if check is not None else None
+    return None
 
 
 def _model_error(evidence: list[Evidence], sig: _Signals) -> Candidate:
@@ -486,9 +504,11 @@ def _draft(
         and sig.of(n, s.VERSION_CHANGED)
         and (sig.of(n, s.RUN_METRIC) or sig.of(n, s.RELEASE_BEHAVIOUR_CHANGED))
     ]
-    if chosen.category == "model_error" and sig.of(chosen.node or "", s.VERSION_CHANGED):
-        # the model was just released: its error may be the release's regression, so the
-        # evaluation waits for the release's record rather than training on its mistakes
+    released = chosen.category == "model_error" and sig.of(chosen.node or "", s.VERSION_CHANGED)
+    if released and _release_check(evidence, chosen.node) != "unchanged":
+        # the model was just released and nothing yet shows the release changed nothing it
+        # measures: its error may be the release's regression, so the evaluation waits for
+        # the release's record rather than training on its mistakes
         confidence = min(confidence, 0.65)
         summary_note = "; the model was released recently, so this is held, not trained"
     elif suspects:

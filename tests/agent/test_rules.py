@@ -498,3 +498,42 @@ def test_a_release_just_upstream_explains_a_stage_that_deviates_unchanged():
         )
     )
     assert changed.failing_node == "norm"
+
+
+def _changes(check: str) -> Evidence:
+    """What the release comparison of get_component_changes found for the model."""
+    return Evidence(
+        id="E99",
+        tool="get_component_changes",
+        arguments={"output_id": "o-1"},
+        status="ok",
+        node=None,
+        finding="",
+        flags=[flag("yolo", "version.changed", "minor")],
+        data={"components": [{"node_id": "yolo", "changed": True, "release_check": check}]},
+    )
+
+
+def test_a_model_release_measured_unchanged_does_not_hold_its_error():
+    """A model released in the window whose runs, compared on enough runs at the same
+    hours, measure what the previous version's did: its error trains. A release too
+    recent to measure still holds it."""
+    vetted = decide([*bundle(), _changes("unchanged")])
+    assert vetted.category == "model_error" and vetted.confidence >= 0.7
+    for check in ("unmeasured", "changed"):
+        held = decide([*bundle(), _changes(check)])
+        assert held.category == "model_error" and held.confidence <= 0.65
+
+
+def test_an_announced_recalibration_is_not_a_regression():
+    """The new model version scores differently, and its registry recommends a threshold
+    other than the one in force (threshold.stale): the release did what it announced. A
+    stale threshold that flips the decision is the cause; one that does not leaves the
+    pipeline clean (the model's error is held: the model was just released)."""
+    released = [flag("yolo", "version.changed", "minor"), flag("yolo", "release.behaviour_changed")]
+    flipped = decide(bundle(("yolo", released), ("gate", [flag("gate", "threshold.stale")])))
+    assert (flipped.category, flipped.failing_node) == ("threshold_miscalibration", "gate")
+    calm = [flag("gate", "threshold.stale", "minor")]
+    v = decide(bundle(("yolo", released), ("gate", calm)))
+    assert v.category == "model_error" and v.confidence <= 0.65
+    assert decide(bundle(("yolo", released))).category == "model_regression"
