@@ -256,8 +256,8 @@ def _output_model(lineage: Lineage, evidence: list[Evidence]) -> str | None:
 
 def _release_check(evidence: list[Evidence], node: str | None) -> str | None:
     """What the release comparison found for a node released in the window: 'changed',
-    'unchanged' (measured on enough runs at the same hours, nothing moved) or
-    'unmeasured'."""
+    'unchanged' (measured on enough runs at the same hours, nothing moved), 'unmeasured'
+    or 'rollback' (back to a version the device ran before)."""
     for ev in evidence:
         if ev.tool == "get_component_changes" and isinstance(ev.data, dict):
             for entry in ev.data.get("components", []):
@@ -505,7 +505,7 @@ def _draft(
         and (sig.of(n, s.RUN_METRIC) or sig.of(n, s.RELEASE_BEHAVIOUR_CHANGED))
     ]
     released = chosen.category == "model_error" and sig.of(chosen.node or "", s.VERSION_CHANGED)
-    if released and _release_check(evidence, chosen.node) != "unchanged":
+    if released and _release_check(evidence, chosen.node) not in ("unchanged", "rollback"):
         # the model was just released and nothing yet shows the release changed nothing it
         # measures: its error may be the release's regression, so the evaluation waits for
         # the release's record rather than training on its mistakes

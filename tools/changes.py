@@ -44,6 +44,13 @@ RELEASE_RUNS_SQL = """
     (SELECT version, started_at, metrics FROM runs
      WHERE component_id = ? AND version = ? AND started_at >= ? AND started_at < ?
      ORDER BY started_at DESC LIMIT 2000)"""
+# whether the device's outputs ran the version in force before the version it replaced
+# (in the 30 days before that one was first seen): a return to an earlier version
+RAN_BEFORE_SQL = """
+    SELECT count(*) > 0 FROM runs r JOIN outputs o ON o.output_id = r.output_id
+    WHERE r.component_id = ? AND r.version = ? AND o.device_id = ?
+      AND r.started_at >= ? AND r.started_at < ?"""
+ROLLBACK_LOOKBACK = dt.timedelta(days=30)
 RELEASE_LOOKBACK = dt.timedelta(hours=72)  # how far before the release its runs are read
 RELEASE_MIN_RUNS = 20  # runs on each side, at matching hours of the day
 RELEASE_Z = 5.0  # rank-sum z beyond which the release changed a metric's distribution
@@ -160,6 +167,36 @@ def _release_effect(
     return effects
 
 
+def _ran_before(con: duckdb.DuckDBPyConnection, entry: dict[str, Any], device: str) -> bool:
+    """Whether the version in force is older than the one it replaced: for a model, by the
+    registry's release times; else the device's outputs ran it before that one."""
+    model = entry.get("model")
+    if model is not None:
+        row = con.execute(
+            "SELECT released_at FROM models WHERE model_id = ? AND version = ?",
+            [model["model_id"], entry["previous_version"]],
+        ).fetchone()
+        if row is not None and row[0] is not None:
+            return bool(model["released_at"] < from_db(row[0]))
+    first = min(
+        (v["first_seen"] for v in entry["versions"] if v["version"] == entry["previous_version"]),
+        default=None,
+    )
+    if first is None:
+        return False
+    row = con.execute(
+        RAN_BEFORE_SQL,
+        [
+            entry["node_id"],
+            entry["version"],
+            device,
+            to_db(first - ROLLBACK_LOOKBACK),
+            to_db(first),
+        ],
+    ).fetchone()
+    return bool(row and row[0])
+
+
 def _slot(at: dt.datetime) -> tuple[int, bool]:
     return at.hour, at.weekday() >= 5
 
@@ -242,11 +279,17 @@ def get_component_changes(
             entry["release_effect"] = _release_effect(con, entry, horizon)
             moved = [e for e in entry["release_effect"] if _changed_behaviour(e)]
             # what the comparison found: a release measured on enough runs that changed
-            # nothing it measures is vetted; one too recent to measure is not
+            # nothing it measures is vetted; one too recent to measure is not; a return to
+            # a version the device ran before restores behaviour known before (a rollback)
+            returned = _ran_before(con, entry, output["device_id"])
             entry["release_check"] = (
-                "changed" if moved else ("unchanged" if entry["release_effect"] else "unmeasured")
+                "rollback"
+                if returned
+                else "changed"
+                if moved
+                else ("unchanged" if entry["release_effect"] else "unmeasured")
             )
-            if moved:
+            if moved and not returned:
                 flags.append(
                     Flag(
                         node=entry["node_id"],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import itertools
 import math
 from typing import Any
 
@@ -46,6 +47,7 @@ OWN_SLACK = dt.timedelta(minutes=1)
 PSI_EPSILON = 1e-4
 PSI_MIN_SAMPLES = 20
 OOD_TAIL = 0.01
+OOD_TAIL_EXTRAPOLATED = 0.001  # one-sided 0.1 %, as Z_CRIT: many features are tested
 Z_CRIT = 3.09  # one-sided 0.1 %: many features are tested for every output
 
 
@@ -82,6 +84,23 @@ def _tail(expected: list[float], index: int) -> float:
     if below + expected[index] / 2 < 0.5:
         return below + expected[index]
     return sum(expected[index:])
+
+
+def outer_tail(edges: list[float], expected: list[float], value: float) -> float | None:
+    """Baseline mass beyond a value that lies past the outermost bin edge, extrapolated:
+    the outer bin's share decays exponentially beyond its edge, with a scale of 1.5 times
+    the median inner bin width (heavier than a normal tail: past the 10th percentile a
+    normal tail reaches 0.1 % about 6 inner decile widths out, this one about 7).
+    ``None`` inside the edges or without inner bins to measure a width from."""
+    widths = sorted(b - a for a, b in itertools.pairwise(edges) if b > a)
+    if not widths or not edges:
+        return None
+    scale = 1.5 * widths[len(widths) // 2]
+    if value < edges[0]:
+        return expected[0] * math.exp(-(edges[0] - value) / scale)
+    if value > edges[-1]:
+        return expected[-1] * math.exp(-(value - edges[-1]) / scale)
+    return None
 
 
 def chi2_quantile(dof: int, z: float = Z_CRIT) -> float:
@@ -185,7 +204,10 @@ def get_input_drift(con: duckdb.DuckDBPyConnection, args: GetInputDriftArgs) -> 
         name = base["feature"]
         entry, score = _feature(base, own.get(name), window.get(name, []), history.get(name, []))
         features.append(entry)
-        flags += _flags(node, entry, score, capture, since)
+        beyond = None
+        if entry["value"] is not None:
+            beyond = outer_tail(list(base["bin_edges"]), list(base["expected"]), entry["value"])
+        flags += _flags(node, entry, score, capture, since, beyond)
     data = {"output_id": args.output_id, "model_id": model_id, "model_version": version,
             "window_start": since, "captured_at": capture, "features": features}  # fmt: skip
     return ToolResult.ok(tool, data, flags=flags)
@@ -197,15 +219,18 @@ def _flags(
     score: float | None,
     capture: dt.datetime,
     since: dt.datetime,
+    beyond: float | None = None,
 ) -> list[Flag]:
     flags = []
     name = entry["feature"]
     own_tail = entry.get("history_tail_share")
-    if (
-        entry.get("tail_share") is not None
-        and entry["tail_share"] < OOD_TAIL
-        and (own_tail is None or own_tail < OOD_TAIL)
-    ):
+    tail = entry.get("tail_share")
+    # past the outermost edge the outer bin's share overstates the tail: extrapolate it,
+    # and since an extrapolation is a model of the tail, hold it to the strict 0.1 %
+    far = tail is not None and tail >= OOD_TAIL and beyond is not None
+    if far and beyond is not None and beyond < OOD_TAIL_EXTRAPOLATED:
+        tail = beyond
+    if tail is not None and tail < OOD_TAIL and (own_tail is None or own_tail < OOD_TAIL):
         flags.append(
             Flag(
                 node=node,
@@ -214,7 +239,12 @@ def _flags(
                 at=jsonable(capture),
                 relative="before_capture",
                 detail=f"{name}={entry['value']:g} lies where the baseline has "
-                f"{entry['tail_share']:.2%} of inputs at or beyond it",
+                f"{tail:.2%} of inputs at or beyond it"
+                + (
+                    " (extrapolated past its outermost bin edge)"
+                    if tail != entry["tail_share"]
+                    else ""
+                ),
             )
         )
     if score is not None and score > 0.1:

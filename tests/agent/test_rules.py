@@ -518,8 +518,9 @@ def test_a_model_release_measured_unchanged_does_not_hold_its_error():
     """A model released in the window whose runs, compared on enough runs at the same
     hours, measure what the previous version's did: its error trains. A release too
     recent to measure still holds it."""
-    vetted = decide([*bundle(), _changes("unchanged")])
-    assert vetted.category == "model_error" and vetted.confidence >= 0.7
+    for check in ("unchanged", "rollback"):  # a rollback returns to a version known before
+        vetted = decide([*bundle(), _changes(check)])
+        assert vetted.category == "model_error" and vetted.confidence >= 0.7
     for check in ("unmeasured", "changed"):
         held = decide([*bundle(), _changes(check)])
         assert held.category == "model_error" and held.confidence <= 0.65

@@ -46,3 +46,31 @@ def test_unknown_output_and_bad_window(call):
 def test_psi_is_zero_for_identical_shares_and_grows_with_shift():
     assert psi([0.2, 0.8], [0.2, 0.8]) == pytest.approx(0.0)
     assert psi([0.5, 0.5], [0.2, 0.8]) > psi([0.3, 0.7], [0.2, 0.8]) > 0
+
+
+def test_a_value_far_past_the_outermost_decile_is_out_of_distribution():
+    """Decile baselines put 10 % in each outer bin, so the bins alone never show a tail
+    under 1 %: past the outermost edge the tail is extrapolated (scale 1.5 median inner
+    widths) and held to 0.1 %. A camera knocked out of position (alignment 0.66 against a
+    baseline of 0.93-0.97) is far out; a value a few widths past the edge is not."""
+    import datetime as dt
+
+    from tools.drift import _flags, outer_tail
+
+    edges = [0.935, 0.94, 0.944, 0.947, 0.95, 0.952, 0.956, 0.96, 0.965]
+    expected = [0.1] * 10
+    assert outer_tail(edges, expected, 0.95) is None
+    far, near = outer_tail(edges, expected, 0.66), outer_tail(edges, expected, 0.925)
+    assert far is not None and far < 1e-6 and near is not None and near > 0.001
+    at = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+    def flags(value: float, own_tail: float | None) -> list[str]:
+        entry = {"feature": "alignment", "value": value, "tail_share": 0.1}
+        entry["history_tail_share"] = own_tail
+        beyond = outer_tail(edges, expected, value)
+        return [f.signal for f in _flags("det", entry, None, at, at, beyond)]
+
+    assert flags(0.66, None) == ["input.out_of_distribution"]
+    assert flags(0.925, None) == []
+    # the device's own history has been there before: how this camera looks, not new
+    assert flags(0.66, 0.2) == []

@@ -496,3 +496,44 @@ def test_new_params_after_runs_that_reported_none(tmp_path: Path) -> None:
         assert get_tool("get_config_in_force").call(con, {"output_id": "out-x"}).flags == []
     finally:
         con.close()
+
+
+def test_a_return_to_an_earlier_version_is_a_rollback(tmp_path: Path) -> None:
+    """A model back on the version the registry released before the one it replaced, and
+    a component back on a version the device ran before: a rollback restores behaviour
+    known before, so its measuring differently from the bad release is no new change."""
+    from tools.changes import _ran_before
+
+    t = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
+    con = open_writable(tmp_path / "back.duckdb")
+    try:
+        _insert(
+            con,
+            "models",
+            [
+                {"model_id": "det", "version": "v1", "released_at": t - dt.timedelta(days=90)},
+                {"model_id": "det", "version": "v2", "released_at": t - dt.timedelta(days=2)},
+            ],
+        )
+        outputs, runs = [], []
+        for i, version in enumerate(["v1", "v2", "v1"]):
+            at = t - dt.timedelta(days=3 - i)
+            outputs.append({"output_id": f"o{i}", "tenant_id": "t", "site_id": SITE,
+                            "device_id": "cam-out", "captured_at": at, "decision": "x",
+                            "model_id": "det", "model_version": "v1"})  # fmt: skip
+            runs.append({"run_id": f"r{i}", "output_id": f"o{i}", "component_id": "norm",
+                         "kind": "transform", "version": version, "started_at": at,
+                         "ended_at": at, "status": "ok"})  # fmt: skip
+        _insert(con, "outputs", outputs)
+        _insert(con, "runs", runs)
+        seen = [{"version": "v2", "first_seen": t - dt.timedelta(days=2)}]
+        back = {"node_id": "norm", "version": "v1", "previous_version": "v2", "versions": seen}
+        assert _ran_before(con, back, "cam-out")
+        ahead = back | {"version": "v3"}
+        assert not _ran_before(con, ahead, "cam-out")
+        registry = {"model_id": "det", "released_at": t - dt.timedelta(days=90)}
+        assert _ran_before(con, back | {"node_id": "det-node", "model": registry}, "x")
+        newer = {"model_id": "det", "released_at": t}
+        assert not _ran_before(con, back | {"node_id": "det-node", "model": newer}, "x")
+    finally:
+        con.close()
