@@ -505,10 +505,10 @@ def _draft(
         and (sig.of(n, s.RUN_METRIC) or sig.of(n, s.RELEASE_BEHAVIOUR_CHANGED))
     ]
     released = chosen.category == "model_error" and sig.of(chosen.node or "", s.VERSION_CHANGED)
-    if released and _release_check(evidence, chosen.node) not in ("unchanged", "rollback"):
-        # the model was just released and nothing yet shows the release changed nothing it
-        # measures: its error may be the release's regression, so the evaluation waits for
-        # the release's record rather than training on its mistakes
+    if released and _release_check(evidence, chosen.node) != "rollback":
+        # the model was just released (not rolled back to a version known before): its
+        # error may be the release's regression — metrics that did not move do not show
+        # its accuracy did not — so the evaluation waits for the release's record
         confidence = min(confidence, 0.65)
         summary_note = "; the model was released recently, so this is held, not trained"
     elif suspects:

@@ -68,7 +68,7 @@ FLOORS = {
         "category_accuracy": 0.65,
         "node_accuracy": 0.7,
         "training_precision": 0.97,
-        "training_recall": 0.62,
+        "training_recall": 0.55,
         "grounded_rate": 1.0,
         "schema_valid_rate": 1.0,
         "consistent_rate": 1.0,
