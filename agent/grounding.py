@@ -185,30 +185,19 @@ def evaluation_reliability(
     )
 
 
-# A large change to a key that no component consumes (no node) is context, not a
-# deviation; a change a component consumes, or a new release, stays a guard.
-# config findings that matter only through the component consuming the key: with no
-# consumer they reached no stage, and at a sink (which delivers the decision the stages
-# before it made) which value won cannot have made the output's decision
+# Config findings matter only through the component consuming the key: with no consumer
+# (no node) they reached no stage, and at a sink (which delivers the decision the stages
+# before it made) which value won cannot have made the output's decision. A change a
+# component consumes, or a new release, stays a guard.
 _UNCONSUMED = ("config.changed", "config.shadowed_recent_change", "config.precedence_mismatch")
 _NOT_AT_SINK = ("config.shadowed_recent_change", "config.precedence_mismatch")
 
 
-def _sinks(evidence: list[Evidence]) -> set[str]:
-    for e in evidence:
-        if e.tool == "get_lineage" and e.status == "ok" and isinstance(e.data, dict):
-            nodes = e.data.get("nodes", [])
-            return {
-                str(n.get("node_id"))
-                for n in nodes
-                if isinstance(n, dict) and n.get("kind") == "sink"
-            }
-    return set()
-
-
-def out_of_spec_before_capture(evidence: list[Evidence]) -> list[str]:
+def out_of_spec_before_capture(
+    evidence: list[Evidence], lineage: Lineage | None = None
+) -> list[str]:
     """Major pipeline anomalies (computed by code) that began before the capture."""
-    sinks = _sinks(evidence)
+    sinks = {n for n in lineage.nodes if lineage.kind(n) == "sink"} if lineage else set()
     return [
         f"{f.signal} on {f.node or e.node or '-'} ({e.id})"
         for e in evidence
@@ -227,6 +216,7 @@ def route(
     evidence: list[Evidence],
     *,
     train_confidence: float,
+    lineage: Lineage | None = None,
 ) -> tuple[ActionPlan, bool]:
     """The action follows the category. Only a confident model error, judged by a reliable
     evaluator, on a pipeline whose sweep shows nothing out of spec before capture, trains —
@@ -243,7 +233,7 @@ def route(
         draft.category == "model_error"
         and reliability.reliable is True
         and draft.confidence >= train_confidence
-        and not out_of_spec_before_capture(evidence)
+        and not out_of_spec_before_capture(evidence, lineage)
     )
     return action, to_training
 

@@ -125,7 +125,11 @@ def finalize(state: InvestigationState, runtime: Ctx) -> dict[str, Any]:
     assert draft is not None, "intake or a reasoner always sets a draft"
     reliability = grounding.evaluation_reliability(evaluation, state["evidence"])
     action, to_training = grounding.route(
-        draft, reliability, state["evidence"], train_confidence=ctx.settings.train_confidence
+        draft,
+        reliability,
+        state["evidence"],
+        train_confidence=ctx.settings.train_confidence,
+        lineage=state.get("lineage"),
     )
     verdict = Verdict(
         verdict_id=f"vd-{uuid.uuid4().hex[:16]}",

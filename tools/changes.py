@@ -144,9 +144,10 @@ def _release_effect(
     old = [(from_db(at), _numbers(m)) for v, at, m in rows if v != entry["version"]]
     # the same hour of the day and the same kind of day: a release on a Friday night is
     # not compared with the busier weekdays before it
-    slots = {_slot(at) for at, _ in new}
-    old = [(at, m) for at, m in old if _slot(at) in slots]
-    new = [(at, m) for at, m in new if _slot(at) in {_slot(a) for a, _ in old}]
+    new_slots = {_slot(at) for at, _ in new}
+    old = [(at, m) for at, m in old if _slot(at) in new_slots]
+    old_slots = {_slot(at) for at, _ in old}
+    new = [(at, m) for at, m in new if _slot(at) in old_slots]
     effects = []
     for name in sorted({k for _, m in new for k in m}):
         after = [m[name] for _, m in new if name in m]
@@ -195,6 +196,17 @@ def _ran_before(con: duckdb.DuckDBPyConnection, entry: dict[str, Any], device: s
         ],
     ).fetchone()
     return bool(row and row[0])
+
+
+def _release_check(returned: bool, moved: bool, entry: dict[str, Any]) -> str:
+    """What the comparison found. A return to a version the device ran before restores
+    behaviour known before (a rollback); otherwise the release changed what it measures,
+    changed nothing on enough runs, or is too recent to measure."""
+    if returned:
+        return "rollback"
+    if moved:
+        return "changed"
+    return "unchanged" if entry["release_effect"] else "unmeasured"
 
 
 def _slot(at: dt.datetime) -> tuple[int, bool]:
@@ -278,17 +290,8 @@ def get_component_changes(
         if entry["changed"] and entry["previous_version"]:
             entry["release_effect"] = _release_effect(con, entry, horizon)
             moved = [e for e in entry["release_effect"] if _changed_behaviour(e)]
-            # what the comparison found: a release measured on enough runs that changed
-            # nothing it measures is vetted; one too recent to measure is not; a return to
-            # a version the device ran before restores behaviour known before (a rollback)
             returned = _ran_before(con, entry, output["device_id"])
-            entry["release_check"] = (
-                "rollback"
-                if returned
-                else "changed"
-                if moved
-                else ("unchanged" if entry["release_effect"] else "unmeasured")
-            )
+            entry["release_check"] = _release_check(returned, bool(moved), entry)
             if moved and not returned:
                 flags.append(
                     Flag(

@@ -93,7 +93,7 @@ def outer_tail(edges: list[float], expected: list[float], value: float) -> float
     normal tail reaches 0.1 % about 6 inner decile widths out, this one about 7).
     ``None`` inside the edges or without inner bins to measure a width from."""
     widths = sorted(b - a for a, b in itertools.pairwise(edges) if b > a)
-    if not widths or not edges:
+    if not widths:
         return None
     scale = 1.5 * widths[len(widths) // 2]
     if value < edges[0]:
@@ -227,8 +227,13 @@ def _flags(
     tail = entry.get("tail_share")
     # past the outermost edge the outer bin's share overstates the tail: extrapolate it,
     # and since an extrapolation is a model of the tail, hold it to the strict 0.1 %
-    far = tail is not None and tail >= OOD_TAIL and beyond is not None
-    if far and beyond is not None and beyond < OOD_TAIL_EXTRAPOLATED:
+    extrapolated = (
+        tail is not None
+        and tail >= OOD_TAIL
+        and beyond is not None
+        and beyond < OOD_TAIL_EXTRAPOLATED
+    )
+    if extrapolated:
         tail = beyond
     if tail is not None and tail < OOD_TAIL and (own_tail is None or own_tail < OOD_TAIL):
         flags.append(
@@ -240,11 +245,7 @@ def _flags(
                 relative="before_capture",
                 detail=f"{name}={entry['value']:g} lies where the baseline has "
                 f"{tail:.2%} of inputs at or beyond it"
-                + (
-                    " (extrapolated past its outermost bin edge)"
-                    if tail != entry["tail_share"]
-                    else ""
-                ),
+                + (" (extrapolated past its outermost bin edge)" if extrapolated else ""),
             )
         )
     if score is not None and score > 0.1:

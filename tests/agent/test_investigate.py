@@ -175,20 +175,13 @@ def test_a_setting_no_stage_decides_with_does_not_block_training():
     """Which value of a key won matters only through the stage that consumes it: with no
     consumer, or at the sink (which delivers the decision made before it), a shadowed
     change is no out-of-spec anomaly of the pipeline; at a decision stage it is."""
+    from agent.dag import Lineage
     from agent.grounding import out_of_spec_before_capture
     from agent.schemas import Evidence
     from tools.base import Flag
 
-    lineage = Evidence(
-        id="E1",
-        tool="get_lineage",
-        arguments={},
-        status="ok",
-        finding="",
-        data={
-            "nodes": [{"node_id": "rules", "kind": "policy"}, {"node_id": "push", "kind": "sink"}]
-        },
-    )
+    nodes = [{"node_id": "rules", "kind": "policy"}, {"node_id": "push", "kind": "sink"}]
+    lineage = Lineage.from_tool_data({"nodes": nodes, "edges": [["rules", "push"]]})
 
     def shadowed(node: str | None) -> list[str]:
         f = Flag(
@@ -201,7 +194,7 @@ def test_a_setting_no_stage_decides_with_does_not_block_training():
         config = Evidence(
             id="E2", tool="get_config_in_force", arguments={}, status="ok", finding="", flags=[f]
         )
-        return out_of_spec_before_capture([lineage, config])
+        return out_of_spec_before_capture([config], lineage)
 
     assert shadowed(None) == [] and shadowed("push") == []
     assert shadowed("rules") == ["config.shadowed_recent_change on rules (E2)"]
