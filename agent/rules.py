@@ -79,10 +79,13 @@ def _collect(evidence: list[Evidence], lineage: Lineage) -> _Signals:
     out = _Signals(model=_output_model(lineage, evidence))
     for ev in evidence:
         examined = ev.tool == "get_device_health" and ev.status == "ok" and ev.node
-        if examined and all(f.relative == "after_capture" for f in ev.flags):
+        scene = _shared_with_peers(ev) if examined else set()
+        if examined and all(f.relative == "after_capture" or f.signal in scene for f in ev.flags):
             out.health_clean.add(str(ev.node))
         for flag in ev.flags:
-            if flag.relative == "after_capture":
+            if flag.relative == "after_capture" or flag.signal in scene:
+                # a change the device's peers in its regime show at the same moment is the
+                # scene's (daylight, weather), not the device's
                 continue
             if flag.signal == s.EVALUATOR_UNKNOWN:
                 out.unknown.append((flag, ev.id))
@@ -97,6 +100,17 @@ def _collect(evidence: list[Evidence], lineage: Lineage) -> _Signals:
                 out.by_node[node].append((flag, ev.id))
             if flag.signal == s.THRESHOLD_STALE:
                 out.recalibrated = True
+    return out
+
+
+def _shared_with_peers(ev: Evidence) -> set[str]:
+    """The health signals of a device-health result that its alike peers share."""
+    metrics = ev.data.get("metrics") if isinstance(ev.data, dict) else None
+    out = set()
+    for m in metrics or []:
+        peers = m.get("peers") if isinstance(m, dict) else None
+        if isinstance(peers, dict) and peers.get("shared"):
+            out |= {s.health(str(m["metric"]), d) for d in ("low", "high")}
     return out
 
 

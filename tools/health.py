@@ -5,8 +5,9 @@ same time of day on previous days (a seasonal reference: an outdoor camera's ord
 day/night swing is not a fault), or, when fewer than two previous days have samples at
 that time of day, the median of the trailing 24 h (against which a value the device
 already showed in the older half of those 24 h is ordinary). A deviation shared at the
-same moment by the site's other devices of the same kind (weather, dusk, a site-wide
-setting) is reported as ``minor``: it is the site's, not this device's.
+same moment by the site's other devices of the same kind whose usual level of the metric
+is like this device's (weather, dusk, a site-wide setting) is reported as ``minor``: it is
+the site's, not this device's.
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ SEASONAL_SQL = """
     GROUP BY ALL"""
 # Peers: the site's other devices of the same kind, their value just before the moment.
 MAX_PEERS = 8
+# a peer is in the device's regime for a metric when its usual level lies within this share
+# of the device's own (an indoor camera's 8 ms exposure is not an outdoor one's 40 ms)
+PEER_ALIKE = 0.5
 # Without a seasonal reference, a value the device itself showed in the older half of the
 # trailing 24 h (at least ORDINARY_SHARE of its samples there at or beyond it) is ordinary,
 # as for run metrics: with under two days of history a daily cycle cannot be told from a
@@ -137,6 +141,15 @@ def _daily_medians(
         if 1 <= day <= SEASON_DAYS:
             out.setdefault((device, metric), {})[day] = float(median)
     return out
+
+
+def _alike(peer: _Reference, own: _Reference | None) -> bool:
+    """Whether a peer's usual level of a metric is like the device's: within both
+    references' tolerances or PEER_ALIKE of the device's own level."""
+    if own is None:
+        return False
+    band = max(own.tolerance, peer.tolerance, PEER_ALIKE * abs(own.value))
+    return abs(peer.value - own.value) <= band
 
 
 def _judge(metric: str, value: float, ref: _Reference) -> tuple[Direction, Severity] | None:
@@ -299,9 +312,13 @@ def _peer_shares(
     facts: dict[str, Any],
     at: dt.datetime,
     flags: dict[str, Flag],
+    refs: dict[str, _Reference],
 ) -> dict[str, tuple[int, int]]:
     """For each flagged metric, (peers deviating the same way, peers with a reference) among
-    the site's other devices of the same kind, just before ``at``."""
+    the site's other devices of the same kind whose usual level of that metric is like the
+    device's own (``refs``), just before ``at``. A peer in another regime — an indoor camera
+    beside an outdoor one — does not see the daylight the device sees, so it says nothing
+    about whether a change is the scene's or the device's."""
     if not flags or not facts.get("site_id"):
         return {}
     peers = fetch_dicts(
@@ -332,7 +349,7 @@ def _peer_shares(
             peer_facts[device],
             daily.get((device, metric), {}),
         )
-        if ref is None:
+        if ref is None or not _alike(ref, refs.get(metric)):
             continue
         same, seen = out.get(metric, (0, 0))
         found = _judge(metric, float(value), ref)
@@ -366,10 +383,12 @@ def get_device_health(con: duckdb.DuckDBPyConnection, args: GetDeviceHealthArgs)
     for metric, ts, value in rows:
         by_metric.setdefault(metric, []).append((from_db(ts), float(value)))
     bucket = window * 2 / SERIES_POINTS
-    metrics, flags = [], {}
+    metrics, flags, refs = [], {}, {}
     for metric, samples in by_metric.items():
         base = baselines.get(metric, {})
         ref = _reference(metric, base.get("baseline"), facts, daily.get((device, metric), {}))
+        if ref is not None:
+            refs[metric] = ref
         pre_value, flag, usual = None, None, None
         if ref is not None:
             pre_value, flag = _evaluate(device, metric, samples, ref, args.at)
@@ -401,11 +420,12 @@ def get_device_health(con: duckdb.DuckDBPyConnection, args: GetDeviceHealthArgs)
                 "series": _series(samples, lo, bucket),
             }
         )
-    shares = _peer_shares(con, {**facts, "device_id": device}, args.at, flags)
+    shares = _peer_shares(con, {**facts, "device_id": device}, args.at, flags, refs)
     for metric, (same, seen) in shares.items():
         entry = next(m for m in metrics if m["metric"] == metric)
-        entry["peers"] = {"deviating_alike": same, "compared": seen}
-        if seen and 2 * same >= seen and same >= min(seen, 2):
+        shared = bool(seen and 2 * same >= seen and same >= min(seen, 2))
+        entry["peers"] = {"deviating_alike": same, "compared": seen, "shared": shared}
+        if shared:
             flag = flags[metric]
             flags[metric] = flag.model_copy(
                 update={

@@ -351,7 +351,7 @@ def test_an_escalation_over_a_doubtful_evaluator_cites_the_doubt():
     assert v.evidence_ids == [evidence[-1].id]
 
 
-def _health(node: str, flags: list[Flag]) -> Evidence:
+def _health(node: str, flags: list[Flag], metrics: list[dict] | None = None) -> Evidence:
     return Evidence(
         id="E90",
         tool="get_device_health",
@@ -360,7 +360,26 @@ def _health(node: str, flags: list[Flag]) -> Evidence:
         node=node,
         finding="",
         flags=flags,
+        data={"metrics": metrics or []},
     )
+
+
+def test_a_health_change_the_devices_peers_share_is_the_scenes():
+    own = ("lens-7", [flag("lens-7", "run.metric.exposure_ms")])
+    dawn = flag("lens-7", "health.exposure.low", "minor")
+
+    def peers(shared: bool) -> list[dict]:
+        return [
+            {"metric": "exposure", "peers": {"deviating_alike": 1, "compared": 1, "shared": shared}}
+        ]
+
+    # the alike peers show the same change at the same moment (daylight): the device's
+    # health is clean of anything of its own, its run figures follow the scene
+    v = decide([*bundle(own), _health("lens-7", [dawn], peers(True))])
+    assert (v.category, v.failing_node) == ("model_error", "yolo")
+    # the same flag not shared by its peers is the device's own and corroborates a fault
+    v = decide([*bundle(own), _health("lens-7", [dawn], peers(False))])
+    assert (v.category, v.failing_node) == ("sensor_fault", "lens-7")
 
 
 def test_a_sensors_run_figures_against_clean_seasonal_health_are_not_a_fault():

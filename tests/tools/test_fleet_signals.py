@@ -66,6 +66,7 @@ def _world(
     released_since: int = 0,
     released_clean: int = 0,
     health_days: float = 8,
+    indoor: int = 0,
 ) -> Path:
     con = open_writable(path)
     try:
@@ -79,6 +80,8 @@ def _world(
             ts = start
             while ts <= T0 + dt.timedelta(minutes=30):
                 value = _exposure(ts)
+                if cam in CAMS[len(CAMS) - indoor :]:
+                    value = 30 + 0.5 * math.sin(ts.minute)  # lit indoors, no daily cycle
                 near = abs((ts - T0).total_seconds()) <= 45 * 60
                 if near and ((stuck and cam == "cam-out") or (peers_dip and cam != "cam-out")):
                     value = value * 4  # stuck IR cut filter: day-level exposure at night
@@ -245,6 +248,19 @@ def test_a_deviation_the_site_shares_is_minor(world) -> None:
     result = call("get_device_health", device_id="cam-out", at=AT)
     assert [(f.signal, f.severity) for f in result.flags] == [("health.exposure.high", "minor")]
     assert "shared by 2 of 2 peer devices" in result.flags[0].detail
+
+
+def test_peers_in_another_regime_are_not_compared(world) -> None:
+    # one outdoor peer dips with the camera; the other peer is indoors (30 ms all day, the
+    # night outdoors is 8 ms) and sees none of it: the change is still the scene's
+    call = world(peers_dip=True, indoor=1)
+    result = call("get_device_health", device_id="cam-out", at=AT)
+    assert [(f.signal, f.severity) for f in result.flags] == [("health.exposure.high", "minor")]
+    exposure = next(m for m in result.data["metrics"] if m["metric"] == "exposure")
+    assert exposure["peers"] == {"deviating_alike": 1, "compared": 1, "shared": True}
+    # a fault of its own stays major beside the same peers, and a clean night stays silent
+    assert _health_flags(world(stuck=True, indoor=1)) == [("health.exposure.high", "major")]
+    assert _health_flags(world(indoor=1)) == []
 
 
 def _run_flags(call: Callable[..., Any]) -> list[tuple[str, str]]:
